@@ -1,0 +1,30 @@
+//! # edgeflow-core
+//!
+//! The core of edgeflow: the messages that travel on edges, the stage traits, the stage
+//! registry, config loading with diagnostics that report every problem at once, graph checks,
+//! the threaded runtime with bounded queues, and metrics. It knows no vendor: no GStreamer, no
+//! ONNX Runtime. Stage types live in `edgeflow-stages`; the `edgeflow` crate re-exports both.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod message;
+pub mod metrics;
+pub mod registry;
+pub mod runtime;
+pub mod stage;
+pub mod testing;
+
+pub use config::{
+    Diagnostic, Diagnostics, LoadError, Loaded, PipelineSpec, QueuePolicy, QueueSpec, Severity,
+    StageSpec, load_file, load_str,
+};
+pub use message::{
+    BBox, Detection, Detections, Frame, FrameError, Message, Meta, Packet, PixelFormat, Plane,
+    Port, PortKind, Track, Tracks, ZoneEvent, ZoneEventKind, ZoneEvents,
+};
+pub use registry::{NotCompiled, Registry, Role, StageInfo, Variant};
+pub use runtime::{Pipeline, RunHandle, RunOptions, RunReport, RuntimeError, StageFailure};
+pub use stage::{
+    BoxError, BuildCtx, BuildError, Emit, Invalid, Problem, Sink, Source, StageError, StopSignal,
+    Transform,
+};

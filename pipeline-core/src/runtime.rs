@@ -1,0 +1,516 @@
+//! The runtime: one OS thread per stage, a bounded `flume` queue in front of every stage with
+//! inputs, and an ordered shutdown.
+//!
+//! * Fan-out clones the message for each downstream queue; frames share their pixel buffer, so
+//!   no pixels are copied.
+//! * Fan-in: every upstream stage sends into the one input queue of the reader; drops are still
+//!   counted per edge (`from` → `to`).
+//! * `block` edges make the sender wait; `drop_oldest` edges pop the oldest queued item, count
+//!   it, and push the new one.
+//! * End of stream: a source returns `None`, calls `finish`, and drops its senders; each reader
+//!   drains its queue, sees the disconnect, calls `finish` and drops its own senders, down to
+//!   the sinks, which flush in `finish`. A stop request (Ctrl-C) makes the sources end early and
+//!   the same drain follows.
+//! * A `Transient` error is counted, logged at most once a second per stage, and the item is
+//!   skipped. A `Fatal` error records the failing stage, stops the sources, and the failing
+//!   stage keeps draining (and discarding) its queue so nothing upstream blocks forever.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use flume::{Receiver, Sender, TryRecvError, TrySendError};
+use prometheus::IntCounter;
+
+use crate::config::{PipelineSpec, QueuePolicy, QueueSpec};
+use crate::message::Message;
+use crate::metrics::{MetricsError, MetricsSnapshot, PipelineMetrics, StageMetrics};
+use crate::registry::{BuiltStage, Role};
+use crate::stage::{BuildCtx, BuildError, StageError, StopSignal};
+
+/// Options for one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Stop each source after this many items (`--frames N`).
+    pub max_frames: Option<u64>,
+}
+
+/// The stage that stopped the pipeline, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stage `{stage}` failed: {cause}")]
+pub struct StageFailure {
+    /// Stage id.
+    pub stage: String,
+    /// The fatal error, as text.
+    pub cause: String,
+}
+
+/// Why a pipeline could not be built or started.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A stage's `build` failed (a file missing, a device busy).
+    #[error("cannot build stage `{stage}`: {error}")]
+    Build {
+        /// Stage id.
+        stage: String,
+        /// The stage's error.
+        #[source]
+        error: BuildError,
+    },
+    /// `subscribe` named a stage the pipeline does not have, or one with no output.
+    #[error("cannot subscribe to `{0}`: no stage with that id produces output")]
+    NoSuchOutput(String),
+    /// A thread could not be started.
+    #[error("cannot start a thread for stage `{stage}`: {source}")]
+    Spawn {
+        /// Stage id.
+        stage: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metrics registry refused a metric.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+}
+
+struct Node {
+    id: Arc<str>,
+    role: Role,
+    inputs: Vec<usize>,
+    queue: QueueSpec,
+    stage: BuiltStage,
+}
+
+/// A built pipeline, not yet running. Subscribe to stage outputs here, then [`Pipeline::start`].
+pub struct Pipeline {
+    name: String,
+    nodes: Vec<Node>,
+    taps: Vec<(usize, String, Sender<Message>, Option<Receiver<Message>>, QueuePolicy)>,
+    expected_len: Option<u64>,
+    options: RunOptions,
+    metrics: Arc<PipelineMetrics>,
+    stop: StopSignal,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Build every stage of a checked pipeline (opens files, models, devices).
+    pub fn build(spec: PipelineSpec, options: RunOptions) -> Result<Pipeline, RuntimeError> {
+        let metrics = Arc::new(PipelineMetrics::new(&spec.name)?);
+        let stop = StopSignal::new();
+        let ids: Vec<String> = spec.stages.iter().map(|s| s.id.clone()).collect();
+        let mut expected: Option<u64> = Some(0);
+        let mut nodes = Vec::with_capacity(spec.stages.len());
+        for st in spec.stages {
+            if st.role == Role::Source {
+                let len = match (st.configured.expected_len(), options.max_frames) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                expected = expected.zip(len).map(|(a, b)| a + b);
+            }
+            let ctx = BuildCtx {
+                stage_id: st.id.as_str().into(),
+                pipeline: spec.name.as_str().into(),
+                device_id: spec.device_id.as_str().into(),
+                base_dir: spec.base_dir.clone(),
+                stop: stop.clone(),
+            };
+            let stage = st.configured.build(&ctx).map_err(|error| RuntimeError::Build {
+                stage: st.id.clone(),
+                error,
+            })?;
+            // Checked specs only name existing stages; unknown names are skipped defensively.
+            let inputs = st
+                .inputs
+                .iter()
+                .filter_map(|i| ids.iter().position(|x| x == i))
+                .collect();
+            nodes.push(Node {
+                id: st.id.as_str().into(),
+                role: st.role,
+                inputs,
+                queue: st.queue,
+                stage,
+            });
+        }
+        Ok(Pipeline {
+            name: spec.name,
+            nodes,
+            taps: Vec::new(),
+            expected_len: expected.filter(|n| *n > 0),
+            options,
+            metrics,
+            stop,
+        })
+    }
+
+    /// Receive a copy of everything stage `stage_id` produces, through a queue of `capacity`
+    /// with `policy` (`block` makes the pipeline wait for the reader; `drop_oldest` never does,
+    /// and counts drops on the edge `stage_id` → `subscriber`). The channel closes when the
+    /// stage has finished.
+    pub fn subscribe(
+        &mut self,
+        stage_id: &str,
+        capacity: usize,
+        policy: QueuePolicy,
+    ) -> Result<Receiver<Message>, RuntimeError> {
+        let idx = self
+            .nodes
+            .iter()
+            .position(|n| &*n.id == stage_id && n.role != Role::Sink)
+            .ok_or_else(|| RuntimeError::NoSuchOutput(stage_id.to_string()))?;
+        let (tx, rx) = flume::bounded(capacity.max(1));
+        let keep = (policy == QueuePolicy::DropOldest).then(|| rx.clone());
+        let name = format!("subscriber-{}", self.taps.len() + 1);
+        self.taps.push((idx, name, tx, keep, policy));
+        Ok(rx)
+    }
+
+    /// The metrics this run records into.
+    pub fn metrics(&self) -> Arc<PipelineMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Fires to stop the run early (as Ctrl-C does).
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
+    }
+
+    /// Items all sources together will produce, when every source knows.
+    pub fn expected_len(&self) -> Option<u64> {
+        self.expected_len
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Start one thread per stage.
+    pub fn start(self) -> Result<RunHandle, RuntimeError> {
+        let Pipeline {
+            nodes,
+            taps,
+            options,
+            metrics,
+            stop,
+            ..
+        } = self;
+        let failure: Arc<Mutex<Option<StageFailure>>> = Arc::new(Mutex::new(None));
+
+        // One input queue per stage that has inputs.
+        let queues: Vec<Option<(Sender<Message>, Receiver<Message>)>> = nodes
+            .iter()
+            .map(|n| (!n.inputs.is_empty()).then(|| flume::bounded(n.queue.capacity.max(1))))
+            .collect();
+        // Output edges of each stage.
+        let mut outputs: Vec<Vec<EdgeSender>> = nodes.iter().map(|_| Vec::new()).collect();
+        for (to, n) in nodes.iter().enumerate() {
+            let Some((tx, rx)) = &queues[to] else { continue };
+            for &from in &n.inputs {
+                outputs[from].push(EdgeSender {
+                    tx: tx.clone(),
+                    oldest: (n.queue.policy == QueuePolicy::DropOldest).then(|| rx.clone()),
+                    dropped: metrics.edge(&nodes[from].id, &n.id),
+                });
+            }
+        }
+        for (from, name, tx, keep, _policy) in taps {
+            outputs[from].push(EdgeSender {
+                tx,
+                oldest: keep,
+                dropped: metrics.edge(&nodes[from].id, &name),
+            });
+        }
+        let receivers: Vec<Option<Receiver<Message>>> =
+            queues.into_iter().map(|q| q.map(|(_, rx)| rx)).collect();
+
+        let mut threads = Vec::with_capacity(nodes.len());
+        for ((node, outs), rx) in nodes.into_iter().zip(outputs).zip(receivers) {
+            let worker = Worker {
+                id: node.id.clone(),
+                outputs: outs,
+                metrics: metrics.stage(&node.id),
+                pipeline: metrics.clone(),
+                stop: stop.clone(),
+                failure: failure.clone(),
+                log: RateLimitedLog::default(),
+            };
+            let max = options.max_frames;
+            let thread_name: String = format!("ef-{}", node.id).chars().take(15).collect();
+            let handle = std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || match (node.stage, rx) {
+                    (BuiltStage::Source(s), _) => worker.run_source(s, max),
+                    (BuiltStage::Transform(t), Some(rx)) => worker.run_transform(t, rx),
+                    (BuiltStage::Sink(k), Some(rx)) => worker.run_sink(k, rx),
+                    // A checked spec gives every transform and sink inputs.
+                    (_, None) => worker.fail(StageError::fatal("stage has no input queue")),
+                })
+                .map_err(|source| RuntimeError::Spawn {
+                    stage: node.id.to_string(),
+                    source,
+                })?;
+            threads.push(handle);
+        }
+        tracing::info!(stages = threads.len(), "pipeline started");
+        Ok(RunHandle {
+            threads,
+            metrics,
+            stop,
+            failure,
+        })
+    }
+
+    /// Start, and wait until the run ends.
+    pub fn run(self) -> Result<RunReport, RuntimeError> {
+        Ok(self.start()?.wait())
+    }
+}
+
+/// A running pipeline.
+pub struct RunHandle {
+    threads: Vec<JoinHandle<()>>,
+    metrics: Arc<PipelineMetrics>,
+    stop: StopSignal,
+    failure: Arc<Mutex<Option<StageFailure>>>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The metrics at the end.
+    pub metrics: MetricsSnapshot,
+    /// The stage that failed, if one did.
+    pub failure: Option<StageFailure>,
+    /// Whether the run was stopped on request (Ctrl-C) rather than reaching end of stream.
+    pub stopped: bool,
+}
+
+impl RunHandle {
+    /// Ask the pipeline to stop: sources end, queues drain, sinks flush.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    /// The signal [`RunHandle::stop`] fires (for signal handlers).
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
+    }
+
+    /// The live metrics.
+    pub fn metrics(&self) -> Arc<PipelineMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Whether every stage thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Wait for every stage to finish.
+    pub fn wait(self) -> RunReport {
+        let stopped = self.stop.is_stopped();
+        for t in self.threads {
+            // Stage code runs under `catch_unwind`; a panic here would be the runtime's own.
+            if t.join().is_err() {
+                tracing::error!("a stage thread panicked outside stage code");
+            }
+        }
+        self.metrics.mark_finished();
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        RunReport {
+            metrics: self.metrics.snapshot(),
+            stopped: stopped && failure.is_none(),
+            failure,
+        }
+    }
+}
+
+struct EdgeSender {
+    tx: Sender<Message>,
+    /// For `drop_oldest` edges: the reader's end, to pop the oldest item.
+    oldest: Option<Receiver<Message>>,
+    dropped: IntCounter,
+}
+
+impl EdgeSender {
+    /// Send one message; `false` when the reader is gone.
+    fn send(&self, mut msg: Message) -> bool {
+        match &self.oldest {
+            None => self.tx.send(msg).is_ok(),
+            Some(rx) => loop {
+                match self.tx.try_send(msg) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                    Err(TrySendError::Full(m)) => {
+                        msg = m;
+                        match rx.try_recv() {
+                            Ok(_) => self.dropped.inc(),
+                            Err(TryRecvError::Empty) => {}
+                            Err(TryRecvError::Disconnected) => return false,
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Logs a stage's transient errors at most once a second, with the number suppressed.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn transient(&mut self, stage: &str, err: &StageError) {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(stage, suppressed = self.suppressed, "transient error, item skipped: {err}");
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+struct Worker {
+    id: Arc<str>,
+    outputs: Vec<EdgeSender>,
+    metrics: StageMetrics,
+    pipeline: Arc<PipelineMetrics>,
+    stop: StopSignal,
+    failure: Arc<Mutex<Option<StageFailure>>>,
+    log: RateLimitedLog,
+}
+
+impl Worker {
+    fn emit(&self, msg: Message) {
+        self.metrics.items_out.inc();
+        let Some((last, rest)) = self.outputs.split_last() else { return };
+        for out in rest {
+            out.send(msg.clone());
+        }
+        last.send(msg);
+    }
+
+    /// Handle a stage error; `true` when it was fatal.
+    fn handle(&mut self, err: StageError) -> bool {
+        if err.is_fatal() {
+            self.fail(err);
+            true
+        } else {
+            self.metrics.transient_errors.inc();
+            self.log.transient(&self.id, &err);
+            false
+        }
+    }
+
+    fn fail(&self, err: StageError) {
+        self.metrics.fatal_errors.inc();
+        tracing::error!(stage = &*self.id, "fatal error, stopping the pipeline: {err}");
+        let mut f = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if f.is_none() {
+            *f = Some(StageFailure {
+                stage: self.id.to_string(),
+                cause: err.to_string(),
+            });
+        }
+        self.stop.stop();
+    }
+
+    fn run_source(mut self, mut src: Box<dyn crate::registry::DynSource>, max: Option<u64>) {
+        let mut produced = 0u64;
+        while !self.stop.is_stopped() && max.is_none_or(|m| produced < m) {
+            let t = Instant::now();
+            let r = src.next();
+            self.metrics.observe_latency(t.elapsed());
+            match r {
+                Ok(Some(msg)) => {
+                    produced += 1;
+                    self.pipeline.count_frame();
+                    self.emit(msg);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if self.handle(e) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = src.finish() {
+            self.handle(e);
+        }
+        tracing::debug!(stage = &*self.id, produced, "source finished");
+    }
+
+    fn run_transform(mut self, mut t: Box<dyn crate::registry::DynTransform>, rx: Receiver<Message>) {
+        let mut out = Vec::new();
+        let mut failed = false;
+        while let Ok(msg) = rx.recv() {
+            self.metrics.queue_depth.set(rx.len() as i64);
+            if failed {
+                continue; // drain so upstream never blocks on a dead stage
+            }
+            self.metrics.items_in.inc();
+            let start = Instant::now();
+            let r = t.process(msg, &mut out);
+            self.metrics.observe_latency(start.elapsed());
+            for m in out.drain(..) {
+                self.emit(m);
+            }
+            if let Err(e) = r {
+                failed = self.handle(e);
+            }
+        }
+        if !failed {
+            let r = t.finish(&mut out);
+            for m in out.drain(..) {
+                self.emit(m);
+            }
+            if let Err(e) = r {
+                self.handle(e);
+            }
+        }
+        self.metrics.queue_depth.set(0);
+    }
+
+    fn run_sink(mut self, mut k: Box<dyn crate::registry::DynSink>, rx: Receiver<Message>) {
+        let mut failed = false;
+        while let Ok(msg) = rx.recv() {
+            self.metrics.queue_depth.set(rx.len() as i64);
+            if failed {
+                continue;
+            }
+            self.metrics.items_in.inc();
+            let captured = msg.meta().captured_at;
+            let start = Instant::now();
+            let r = k.consume(msg);
+            self.metrics.observe_latency(start.elapsed());
+            match r {
+                Ok(()) => self.pipeline.observe_e2e(&self.id, captured.elapsed()),
+                Err(e) => failed = self.handle(e),
+            }
+        }
+        // Flush even after a failure elsewhere: what was accepted must reach its destination.
+        if let Err(e) = k.finish() {
+            self.handle(e);
+        }
+        self.metrics.queue_depth.set(0);
+    }
+}

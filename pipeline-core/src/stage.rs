@@ -1,0 +1,317 @@
+//! The three stage roles: [`Source`], [`Transform`] and [`Sink`].
+//!
+//! Stage authors write a typed config (serde, `#[serde(deny_unknown_fields)]`), pick their port
+//! types, and implement `build` plus `next`/`process`/`consume`. They never touch threads,
+//! channels or metrics: the runtime owns those.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::de::DeserializeOwned;
+
+use crate::message::{Port, PortKind};
+
+/// A boxed error from a stage or library it calls.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error while a stage runs.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// One bad item (a corrupt frame, a timeout): counted, logged at a limited rate, skipped.
+    #[error("{0}")]
+    Transient(BoxError),
+    /// The stage cannot go on: the pipeline stops its sources, drains, and reports this stage.
+    #[error("{0}")]
+    Fatal(BoxError),
+}
+
+impl StageError {
+    /// A transient error from anything printable or any error.
+    pub fn transient(e: impl Into<BoxError>) -> Self {
+        StageError::Transient(e.into())
+    }
+
+    /// A fatal error from anything printable or any error.
+    pub fn fatal(e: impl Into<BoxError>) -> Self {
+        StageError::Fatal(e.into())
+    }
+
+    /// Whether this error stops the pipeline.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, StageError::Fatal(_))
+    }
+}
+
+/// A stage could not be built (a model file missing, a device busy).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BuildError {
+    /// What went wrong, for the user.
+    pub message: String,
+    /// What to do about it, if known.
+    pub help: Option<String>,
+    /// The underlying error.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl BuildError {
+    /// A build error with a message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        BuildError {
+            message: message.into(),
+            help: None,
+            source: None,
+        }
+    }
+
+    /// Attach a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Attach the underlying error.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+/// One problem found by a stage's `validate` (no I/O): which field, what, and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The config field at fault (`None`: the stage as a whole).
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// The problems found by a stage's `validate`; empty means valid.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Invalid {
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+}
+
+impl Invalid {
+    /// No problems yet.
+    pub fn new() -> Self {
+        Invalid::default()
+    }
+
+    /// Record a problem with `field`.
+    pub fn field(
+        &mut self,
+        field: &str,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> &mut Self {
+        self.problems.push(Problem {
+            field: Some(field.to_string()),
+            message: message.into(),
+            help,
+        });
+        self
+    }
+
+    /// `Ok(())` when no problem was recorded.
+    pub fn into_result(self) -> Result<(), Invalid> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            if let Some(field) = &p.field {
+                write!(f, "`{field}`: ")?;
+            }
+            f.write_str(&p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Invalid {}
+
+/// Tells long-running sources that the pipeline is stopping (Ctrl-C, a fatal error elsewhere).
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// A signal that has not fired.
+    pub fn new() -> Self {
+        StopSignal::default()
+    }
+
+    /// Ask the pipeline to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for. Sources that block should check this at least every
+    /// few hundred milliseconds.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a stage may know about its surroundings when it is built.
+#[derive(Clone, Debug)]
+pub struct BuildCtx {
+    /// The stage's id in the pipeline file.
+    pub stage_id: Arc<str>,
+    /// The pipeline's name.
+    pub pipeline: Arc<str>,
+    /// The device id events are stamped with.
+    pub device_id: Arc<str>,
+    /// Directory that relative paths in the config are resolved against.
+    pub base_dir: PathBuf,
+    /// Fires when the pipeline is stopping.
+    pub stop: StopSignal,
+}
+
+impl BuildCtx {
+    /// A context for tests and tools: stage `id`, current directory, a fresh stop signal.
+    pub fn for_stage(id: &str) -> Self {
+        BuildCtx {
+            stage_id: id.into(),
+            pipeline: "test".into(),
+            device_id: "test-device".into(),
+            base_dir: PathBuf::from("."),
+            stop: StopSignal::new(),
+        }
+    }
+
+    /// `path` resolved against the config file's directory (absolute paths stay as they are).
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = PathBuf::from(path);
+        if p.is_absolute() { p } else { self.base_dir.join(p) }
+    }
+}
+
+/// Where a transform puts its outputs; the runtime sends them downstream after each call.
+#[derive(Debug)]
+pub struct Emit<T> {
+    items: Vec<T>,
+}
+
+impl<T> Default for Emit<T> {
+    fn default() -> Self {
+        Emit { items: Vec::new() }
+    }
+}
+
+impl<T> Emit<T> {
+    /// An empty output buffer.
+    pub fn new() -> Self {
+        Emit::default()
+    }
+
+    /// Emit one item.
+    pub fn push(&mut self, item: T) {
+        self.items.push(item);
+    }
+
+    /// Take everything emitted so far.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, T> {
+        self.items.drain(..)
+    }
+
+    /// Number of items waiting.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Produces messages: cameras, files, test patterns.
+pub trait Source: Sized + Send + 'static {
+    /// Typed config, deserialized from the stage's TOML table.
+    type Config: DeserializeOwned + Send + 'static;
+    /// What it produces.
+    type Out: Port;
+    /// The kind produced for this config (override when it depends on the config).
+    fn output_kind(_cfg: &Self::Config) -> PortKind {
+        Self::Out::KIND
+    }
+    /// How many items this config will produce, when known (progress bars).
+    fn expected_len(_cfg: &Self::Config) -> Option<u64> {
+        None
+    }
+    /// Checks that need no files or devices.
+    fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
+        Ok(())
+    }
+    /// Open files, devices, connections.
+    fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
+    /// The next item; `Ok(None)` at end of stream.
+    fn next(&mut self) -> Result<Option<Self::Out>, StageError>;
+    /// Called once at end of stream or stop.
+    fn finish(&mut self) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// Turns each input into zero or more outputs: decode, detect, track, zone.
+pub trait Transform: Sized + Send + 'static {
+    /// Typed config, deserialized from the stage's TOML table.
+    type Config: DeserializeOwned + Send + 'static;
+    /// What it takes.
+    type In: Port;
+    /// What it produces.
+    type Out: Port;
+    /// The kind produced for this config (override when it depends on the config).
+    fn output_kind(_cfg: &Self::Config) -> PortKind {
+        Self::Out::KIND
+    }
+    /// Checks that need no files or devices.
+    fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
+        Ok(())
+    }
+    /// Load models, open devices.
+    fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
+    /// Handle one input.
+    fn process(&mut self, input: Self::In, out: &mut Emit<Self::Out>) -> Result<(), StageError>;
+    /// Called once after the last input; may emit what it still holds.
+    fn finish(&mut self, _out: &mut Emit<Self::Out>) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// Consumes messages: publishers, files.
+pub trait Sink: Sized + Send + 'static {
+    /// Typed config, deserialized from the stage's TOML table.
+    type Config: DeserializeOwned + Send + 'static;
+    /// What it takes ([`crate::Message`] for every kind).
+    type In: Port;
+    /// Checks that need no files or devices.
+    fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
+        Ok(())
+    }
+    /// Open files and connections.
+    fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
+    /// Handle one input.
+    fn consume(&mut self, input: Self::In) -> Result<(), StageError>;
+    /// Flush everything; called once after the last input.
+    fn finish(&mut self) -> Result<(), StageError> {
+        Ok(())
+    }
+}

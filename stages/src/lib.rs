@@ -1,0 +1,68 @@
+//! # edgeflow-stages
+//!
+//! The stage types of edgeflow, one module per type (`capture`, `detect`, `publish`), and
+//! [`registry()`], the one explicit list of what this build knows. Types that need a cargo
+//! feature this build lacks are listed as not compiled, so a pipeline that uses them gets
+//! "rebuild with `--features X`" rather than "unknown type".
+#![deny(missing_docs)]
+
+pub mod capture;
+pub mod detect;
+pub mod publish;
+
+use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
+
+// Features named below are reserved for the stages that the media, detect and publish work
+// brings; until then enabling one says so at compile time instead of building a binary that
+// claims to have them.
+#[cfg(feature = "gstreamer")]
+compile_error!("feature `gstreamer` is reserved: GStreamer capture and decode are not part of this build yet");
+#[cfg(any(feature = "ort", feature = "tensorrt", feature = "hailo", feature = "rknn"))]
+compile_error!("inference backend features are reserved: only `backend = \"mock\"` is part of this build yet");
+#[cfg(any(feature = "kafka", feature = "mqtt"))]
+compile_error!("broker features are reserved: only `sink = \"jsonl\"` is part of this build yet");
+
+/// Every stage type this build has, plus the ones it was built without.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.source::<capture::TestPattern>(capture::test_pattern::INFO);
+    r.transform::<detect::MockDetect>(detect::mock::INFO);
+    r.sink::<publish::JsonLines>(publish::jsonl::INFO);
+
+    let frames_from = |value, feature| NotCompiled {
+        type_name: "capture",
+        variant: Some(Variant { key: "source", value }),
+        feature,
+        input: None,
+        output: Some(PortKind::Frame),
+    };
+    for source in ["file", "rtsp", "v4l2", "images"] {
+        r.not_compiled(frames_from(source, "gstreamer"));
+    }
+    r.not_compiled(NotCompiled {
+        type_name: "decode",
+        variant: None,
+        feature: "gstreamer",
+        input: Some(PortKind::Packet),
+        output: Some(PortKind::Frame),
+    });
+    for backend in ["ort", "tensorrt", "hailo", "rknn"] {
+        r.not_compiled(NotCompiled {
+            type_name: "detect",
+            variant: Some(Variant { key: "backend", value: backend }),
+            feature: backend,
+            input: Some(PortKind::Frame),
+            output: Some(PortKind::Detections),
+        });
+    }
+    for sink in ["kafka", "mqtt"] {
+        r.not_compiled(NotCompiled {
+            type_name: "publish",
+            variant: Some(Variant { key: "sink", value: sink }),
+            feature: sink,
+            input: Some(PortKind::Any),
+            output: None,
+        });
+    }
+    r
+}

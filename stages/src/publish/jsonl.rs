@@ -1,0 +1,232 @@
+//! `sink = "jsonl"`: one JSON object per message, to standard output or a file.
+//!
+//! Every object carries `schema_version`, `kind`, `device_id`, `stream_id`, `seq`, `pts_ns`
+//! and `timestamp` (RFC 3339 UTC), then the kind's own fields (see `docs/events.md`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Meta, Sink, StageError, StageInfo, Variant};
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON event schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Registry entry.
+pub const INFO: StageInfo = StageInfo {
+    type_name: "publish",
+    variant: Some(Variant {
+        key: "sink",
+        value: "jsonl",
+    }),
+    summary: "one JSON object per message, to stdout or a file",
+    example: r#"[stages.cam]
+type = "capture"
+source = "test_pattern"
+count = 10
+
+[stages.out]
+type = "publish"
+inputs = ["cam"]
+sink = "jsonl"
+path = "events.jsonl"   # "-" (the default) is standard output
+append = false          # true: keep what the file holds
+"#,
+};
+
+fn stdout_path() -> String {
+    "-".to_string()
+}
+
+/// Config of `sink = "jsonl"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonLinesConfig {
+    /// File to write; `-` (default) is standard output.
+    #[serde(default = "stdout_path")]
+    pub path: String,
+    /// Append to the file instead of replacing it.
+    #[serde(default)]
+    pub append: bool,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    schema_version: u32,
+    kind: &'static str,
+    device_id: &'a str,
+    #[serde(flatten)]
+    meta: &'a Meta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    persons_detected: Option<usize>,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// The JSON object published for `msg` from device `device_id`.
+pub fn to_json(device_id: &str, msg: &Message) -> Result<String, serde_json::Error> {
+    fn env<T: Serialize>(device_id: &str, kind: &'static str, meta: &Meta, persons: Option<usize>, body: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&Envelope { schema_version: SCHEMA_VERSION, kind, device_id, meta, persons_detected: persons, body })
+    }
+    match msg {
+        Message::Packet(p) => env(device_id, "packet", &p.meta, None, p),
+        Message::Frame(f) => env(device_id, "frame", &f.meta, None, f),
+        Message::Detections(d) => {
+            let persons = d.detections.iter().filter(|x| &*x.label == "person").count();
+            env(device_id, "detections", &d.meta, Some(persons), d)
+        }
+        Message::Tracks(t) => {
+            let persons = t.tracks.iter().filter(|x| &*x.detection.label == "person").count();
+            env(device_id, "tracks", &t.meta, Some(persons), t)
+        }
+        Message::ZoneEvents(z) => env(device_id, "zone_events", &z.meta, None, z),
+    }
+}
+
+/// The JSON-lines sink.
+pub struct JsonLines {
+    out: BufWriter<Box<dyn Write + Send>>,
+    target: String,
+    device_id: String,
+    written: u64,
+}
+
+impl JsonLines {
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+impl Sink for JsonLines {
+    type Config = JsonLinesConfig;
+    type In = Message;
+
+    fn validate(cfg: &Self::Config) -> Result<(), Invalid> {
+        let mut inv = Invalid::new();
+        if cfg.path.trim().is_empty() {
+            inv.field("path", "the path is empty", Some("use `-` for standard output or name a file".into()));
+        }
+        if cfg.path == "-" && cfg.append {
+            inv.field("append", "standard output cannot be appended to", Some("remove `append` or set a `path`".into()));
+        }
+        inv.into_result()
+    }
+
+    fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        let out: Box<dyn Write + Send> = if cfg.path == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            let path = PathBuf::from(&cfg.path);
+            let file: std::io::Result<File> = if cfg.append {
+                OpenOptions::new().create(true).append(true).open(&path)
+            } else {
+                File::create(&path)
+            };
+            let file = file.map_err(|e| {
+                let help = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() && !p.exists() => format!("create the directory {} first", p.display()),
+                    _ => "check the path and its permissions".to_string(),
+                };
+                BuildError::new(format!("cannot open {} for writing: {e}", path.display())).with_help(help).with_source(e)
+            })?;
+            Box::new(file)
+        };
+        Ok(JsonLines {
+            out: BufWriter::new(out),
+            target: cfg.path,
+            device_id: ctx.device_id.to_string(),
+            written: 0,
+        })
+    }
+
+    fn consume(&mut self, msg: Message) -> Result<(), StageError> {
+        let line = to_json(&self.device_id, &msg).map_err(StageError::transient)?;
+        writeln!(self.out, "{line}").map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), StageError> {
+        self.out.flush().map_err(|e| StageError::fatal(format!("cannot flush {}: {e}", self.target)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeflow_core::testing::{HarnessError, config_from_toml, run_sink};
+    use edgeflow_core::{BBox, Detection, Detections, Port};
+
+    fn detections() -> Message {
+        let d = |label: &str| Detection {
+            class_id: 0,
+            label: label.into(),
+            score: 0.75,
+            bbox: BBox { x: 0.25, y: 0.5, width: 0.125, height: 0.25 },
+        };
+        Detections { meta: Meta::now("cam".into(), 7, 700), frame_width: 64, frame_height: 48, detections: vec![d("person"), d("car")] }.into_message()
+    }
+
+    #[test]
+    fn writes_one_object_per_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
+        let sink = run_sink::<JsonLines>(cfg, [detections(), detections()]).unwrap();
+        assert_eq!(sink.written(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        let v = &lines[0];
+        assert_eq!(v["kind"], "detections");
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["device_id"], "test-device");
+        assert_eq!(v["stream_id"], "cam");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["persons_detected"], 1);
+        assert_eq!(v["detections"][0]["class"], "person");
+        assert_eq!(v["detections"][0]["xmin"], 0.25);
+        assert_eq!(v["detections"][0]["conf"], 0.75);
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn append_keeps_existing_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        std::fs::write(&path, "{\"old\":true}\n").unwrap();
+        let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}\nappend = true", path.display().to_string())).unwrap();
+        run_sink::<JsonLines>(cfg, [detections()]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn missing_directory_is_a_build_error_with_help() {
+        let cfg: JsonLinesConfig = config_from_toml("path = \"/nonexistent-dir/x/e.jsonl\"").unwrap();
+        match run_sink::<JsonLines>(cfg, []) {
+            Err(HarnessError::Build(e)) => {
+                assert!(e.message.contains("cannot open /nonexistent-dir/x/e.jsonl"), "{e}");
+                assert!(e.help.unwrap().contains("create the directory"));
+            }
+            other => panic!("expected a build error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn write_failure_is_fatal() {
+        // /dev/full accepts the open and fails every write with ENOSPC.
+        let cfg: JsonLinesConfig = config_from_toml("path = \"/dev/full\"\nappend = true").unwrap();
+        let err = run_sink::<JsonLines>(cfg, [detections()]).map(|_| ()).unwrap_err();
+        assert!(matches!(err, HarnessError::Stage(StageError::Fatal(_))), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_empty_path_and_stdout_append() {
+        let cfg: JsonLinesConfig = config_from_toml("path = \"\"").unwrap();
+        assert_eq!(JsonLines::validate(&cfg).unwrap_err().problems[0].field.as_deref(), Some("path"));
+        let cfg: JsonLinesConfig = config_from_toml("append = true").unwrap();
+        assert_eq!(JsonLines::validate(&cfg).unwrap_err().problems[0].field.as_deref(), Some("append"));
+    }
+}
