@@ -378,8 +378,8 @@ pub struct Detection {
 /// The detections of one frame.
 #[derive(Clone, Debug, Serialize)]
 pub struct Detections {
-    /// The frame these detections belong to.
-    #[serde(flatten)]
+    /// The frame these detections belong to (published by the envelope, not here).
+    #[serde(skip)]
     pub meta: Meta,
     /// Width of the analysed frame in pixels.
     pub frame_width: u32,
@@ -404,8 +404,8 @@ pub struct Track {
 /// The tracked objects of one frame.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tracks {
-    /// The frame these tracks belong to.
-    #[serde(flatten)]
+    /// The frame these tracks belong to (published by the envelope, not here).
+    #[serde(skip)]
     pub meta: Meta,
     /// Width of the analysed frame in pixels.
     pub frame_width: u32,
@@ -449,8 +449,8 @@ pub struct ZoneEvent {
 /// The zone events and occupancy of one frame.
 #[derive(Clone, Debug, Serialize)]
 pub struct ZoneEvents {
-    /// The frame these events belong to.
-    #[serde(flatten)]
+    /// The frame these events belong to (published by the envelope, not here).
+    #[serde(skip)]
     pub meta: Meta,
     /// Events in this frame (possibly none).
     pub events: Vec<ZoneEvent>,

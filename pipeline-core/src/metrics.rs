@@ -338,7 +338,7 @@ mod tests {
         assert_eq!(snap.total_dropped(), 3);
         assert_eq!(snap.frames, 1);
         let text = m.encode_text();
-        assert!(text.contains("edgeflow_edge_dropped_total{from=\"cam\",pipeline=\"t\",to=\"det\"} 3"), "{text}");
+        assert!(text.contains("edgeflow_edge_dropped_total{from=\"cam\",to=\"det\",pipeline=\"t\"} 3"), "{text}");
         assert!(text.contains("edgeflow_stage_latency_seconds_bucket"), "{text}");
     }
 }

@@ -514,3 +514,26 @@ impl Worker {
         self.metrics.queue_depth.set(0);
     }
 }
+
+/// Build every stage of a checked pipeline and close it again (`validate --deep`); returns
+/// every stage that failed to build, not just the first.
+pub fn check_build(spec: PipelineSpec) -> Vec<RuntimeError> {
+    let stop = StopSignal::new();
+    let mut failures = Vec::new();
+    for st in spec.stages {
+        let ctx = BuildCtx {
+            stage_id: st.id.as_str().into(),
+            pipeline: spec.name.as_str().into(),
+            device_id: spec.device_id.as_str().into(),
+            base_dir: spec.base_dir.clone(),
+            stop: stop.clone(),
+        };
+        if let Err(error) = st.configured.build(&ctx) {
+            failures.push(RuntimeError::Build {
+                stage: st.id,
+                error,
+            });
+        }
+    }
+    failures
+}

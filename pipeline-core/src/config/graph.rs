@@ -17,6 +17,9 @@ pub(crate) fn check(
     let by_id: BTreeMap<&str, &ParsedStage> = stages.iter().map(|s| (s.id.as_str(), s)).collect();
     let ids: Vec<&str> = stages.iter().map(|s| s.id.as_str()).collect();
     let any_unresolved = stages.iter().any(|s| s.unresolved);
+    // An input that names no stage (or an `inputs` that did not parse) makes its real
+    // upstream look unconsumed: no warning about that on top of the error.
+    let mut dangling = stages.iter().any(|s| s.inputs_invalid);
 
     for st in stages {
         match st.role {
@@ -32,7 +35,7 @@ pub(crate) fn check(
                     );
                 }
             }
-            Some(Role::Transform | Role::Sink) if st.inputs.is_empty() => {
+            Some(Role::Transform | Role::Sink) if st.inputs.is_empty() && !st.inputs_invalid => {
                 let want = st.input_kind.unwrap_or(PortKind::Any);
                 let candidates: Vec<&str> = stages
                     .iter()
@@ -41,14 +44,15 @@ pub(crate) fn check(
                     .collect();
                 let help = match candidates.first() {
                     Some(first) => format!(
-                        "add `inputs = [\"{first}\"]` (stages here that produce {want}: {})",
+                        "add `inputs = [\"{first}\"]` (stages here that produce {}: {})",
+                        phrase(want),
                         backticked(candidates.iter().copied())
                     ),
-                    None => format!("add `inputs = [\"...\"]` naming a stage that produces {want}"),
+                    None => format!("add `inputs = [\"...\"]` naming a stage that produces {}", phrase(want)),
                 };
                 diags.push(
                     Diagnostic::error(format!("stage `{}` has no inputs", st.id), Some(st.id_span.clone()))
-                        .label(format!("takes {want}, but reads from no stage"))
+                        .label(format!("takes {}, but reads from no stage", phrase(want)))
                         .help(help),
                 );
             }
@@ -66,6 +70,7 @@ pub(crate) fn check(
                 continue;
             }
             let Some(up) = by_id.get(name.as_str()) else {
+                dangling = true;
                 let others: Vec<&str> = ids.iter().copied().filter(|i| *i != st.id).collect();
                 diags.push(
                     Diagnostic::error(
@@ -124,7 +129,7 @@ pub(crate) fn check(
         .iter()
         .flat_map(|s| s.inputs.iter().map(|(n, _)| n.as_str()))
         .collect();
-    for st in stages {
+    for st in stages.iter().filter(|_| !dangling) {
         if matches!(st.role, Some(Role::Source | Role::Transform)) && !consumed.contains(st.id.as_str()) {
             diags.push(
                 Diagnostic::warning(format!("the output of stage `{}` is not consumed", st.id), Some(st.id_span.clone()))
@@ -132,6 +137,14 @@ pub(crate) fn check(
                     .help(format!("add `\"{}\"` to the `inputs` of a later stage, or remove this stage", st.id)),
             );
         }
+    }
+}
+
+/// How a port kind reads in a sentence.
+fn phrase(kind: PortKind) -> String {
+    match kind {
+        PortKind::Any => "any kind of message".to_string(),
+        k => k.to_string(),
     }
 }
 

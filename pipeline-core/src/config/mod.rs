@@ -467,6 +467,8 @@ pub(crate) struct ParsedStage {
     pub(crate) output_kind: Option<PortKind>,
     pub(crate) inputs: Vec<(String, Range<usize>)>,
     pub(crate) inputs_key_span: Option<Range<usize>>,
+    /// `inputs` was present but not a list of strings (already reported).
+    pub(crate) inputs_invalid: bool,
     pub(crate) queue: Option<QueueOverride>,
     pub(crate) configured: Option<Box<dyn ConfiguredStage>>,
     /// The type or variant could not be resolved (graph checks stay quiet about it).
@@ -511,6 +513,7 @@ fn parse_stage(
         output_kind: None,
         inputs: Vec::new(),
         inputs_key_span: None,
+        inputs_invalid: false,
         queue: None,
         configured: None,
         unresolved: false,
@@ -519,7 +522,9 @@ fn parse_stage(
     // `inputs` and `queue` belong to the runtime, not to the stage's config.
     if let Some((k, v)) = table.remove_entry("inputs") {
         st.inputs_key_span = Some(k.span());
+        let before = diags.error_count();
         st.inputs = read_inputs(&v, diags);
+        st.inputs_invalid = diags.error_count() > before;
     }
     if let Some((_, v)) = table.remove_entry("queue") {
         st.queue = read_queue(&v, diags);

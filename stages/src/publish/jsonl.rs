@@ -86,6 +86,8 @@ pub fn to_json(device_id: &str, msg: &Message) -> Result<String, serde_json::Err
 
 /// The JSON-lines sink.
 pub struct JsonLines {
+    /// The file to empty before the first line (replace mode).
+    truncate: Option<File>,
     out: BufWriter<Box<dyn Write + Send>>,
     target: String,
     device_id: String,
@@ -96,6 +98,13 @@ impl JsonLines {
     /// Lines written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    fn truncate_once(&mut self) -> Result<(), StageError> {
+        if let Some(f) = self.truncate.take() {
+            f.set_len(0).map_err(|e| StageError::fatal(format!("cannot truncate {}: {e}", self.target)))?;
+        }
+        Ok(())
     }
 }
 
@@ -115,14 +124,17 @@ impl Sink for JsonLines {
     }
 
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        let mut truncate = None;
         let out: Box<dyn Write + Send> = if cfg.path == "-" {
             Box::new(std::io::stdout())
         } else {
             let path = PathBuf::from(&cfg.path);
+            // Not truncated here: `validate --deep` builds stages too, and must not empty an
+            // events file. The first write (or `finish`) truncates instead.
             let file: std::io::Result<File> = if cfg.append {
                 OpenOptions::new().create(true).append(true).open(&path)
             } else {
-                File::create(&path)
+                OpenOptions::new().create(true).write(true).truncate(false).open(&path)
             };
             let file = file.map_err(|e| {
                 let help = match path.parent() {
@@ -131,9 +143,13 @@ impl Sink for JsonLines {
                 };
                 BuildError::new(format!("cannot open {} for writing: {e}", path.display())).with_help(help).with_source(e)
             })?;
+            if !cfg.append {
+                truncate = Some(file.try_clone().map_err(|e| BuildError::new(format!("cannot open {}: {e}", path.display())))?);
+            }
             Box::new(file)
         };
         Ok(JsonLines {
+            truncate,
             out: BufWriter::new(out),
             target: cfg.path,
             device_id: ctx.device_id.to_string(),
@@ -142,6 +158,7 @@ impl Sink for JsonLines {
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
+        self.truncate_once()?;
         let line = to_json(&self.device_id, &msg).map_err(StageError::transient)?;
         writeln!(self.out, "{line}").map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
         self.written += 1;
@@ -149,6 +166,7 @@ impl Sink for JsonLines {
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
+        self.truncate_once()?;
         self.out.flush().map_err(|e| StageError::fatal(format!("cannot flush {}: {e}", self.target)))
     }
 }
@@ -200,6 +218,21 @@ mod tests {
         let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}\nappend = true", path.display().to_string())).unwrap();
         run_sink::<JsonLines>(cfg, [detections()]).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn replace_mode_truncates_only_when_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        std::fs::write(&path, "old line that is long\n").unwrap();
+        let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
+        // Building (as `validate --deep` does) keeps the file as it is.
+        drop(JsonLines::build(cfg.clone(), &BuildCtx::for_stage("out")).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old line that is long\n");
+        run_sink::<JsonLines>(cfg, [detections()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.starts_with("{\"schema_version\":1"), "{text}");
     }
 
     #[test]

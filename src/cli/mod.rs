@@ -1,0 +1,105 @@
+//! Subcommands, one file each, and what they share: logging, loading with diagnostics.
+
+mod graph;
+mod list_stages;
+mod run;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use edgeflow::{Loaded, LoadError, Registry};
+
+/// Exit code for config errors (sysexits `EX_CONFIG`, as Vector uses).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// edgeflow: declarative video analytics pipelines for edge boards.
+#[derive(Debug, Parser)]
+#[command(name = "edgeflow", version, about, long_about = None)]
+pub struct Cli {
+    /// More logs: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short = 'v', action = clap::ArgAction::Count, global = true)]
+    verbosity: u8,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline until end of stream or Ctrl-C.
+    Run(run::Args),
+    /// Check pipeline files without running them.
+    Validate(validate::Args),
+    /// List the stage types this binary knows.
+    ListStages(list_stages::Args),
+    /// Print a pipeline as a Graphviz DOT graph.
+    Graph(graph::Args),
+}
+
+/// Set up `tracing` on stderr: `RUST_LOG` if set, else a level from `-v` (`run` logs at info).
+pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let base = match (cli.verbosity, matches!(cli.command, Command::Run(_))) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(base));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color_stderr());
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Run the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let registry = edgeflow::registry();
+    match cli.command {
+        Command::Run(a) => run::run(&registry, a),
+        Command::Validate(a) => validate::run(&registry, a),
+        Command::ListStages(a) => list_stages::run(&registry, a),
+        Command::Graph(a) => graph::run(&registry, a),
+    }
+}
+
+/// Whether to colour what goes to stderr.
+fn color_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Load a pipeline file, printing every diagnostic (errors and warnings) to stderr.
+/// `Err` holds the exit code to return.
+fn load(registry: &Registry, path: &Path) -> Result<Loaded, ExitCode> {
+    match edgeflow::load_file(registry, path) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() {
+                eprint!("{}", loaded.warnings.render(color_stderr()));
+            }
+            Ok(loaded)
+        }
+        Err(LoadError::Invalid(d)) => {
+            eprint!("{}", d.render(color_stderr()));
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+        Err(e @ LoadError::Io { .. }) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The `edgeflow` binary end to end: golden diagnostics for every bad fixture, `run`,
+//! `validate --deep`, `graph`, `list-stages`, logging, Ctrl-C.
+//!
+//! Golden files: `tests/fixtures/{bad,warn}/NAME.toml` with the expected stderr beside it in
+//! `NAME.stderr`. Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test --test cli`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn edgeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run edgeflow")
+}
+
+fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn check_golden(toml: &Path, stderr: &[u8]) {
+    let golden = toml.with_extension("stderr");
+    let actual = String::from_utf8_lossy(stderr);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, actual.as_bytes()).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("missing golden file {} (run with UPDATE_GOLDEN=1)", golden.display()));
+    assert_eq!(actual, expected, "stderr of `edgeflow validate {}` differs from {}", toml.display(), golden.display());
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string()
+}
+
+#[test]
+fn every_bad_fixture_prints_its_golden_diagnostics_and_exits_78() {
+    let files = fixtures("bad");
+    assert!(files.len() >= 12, "the bad fixtures are missing");
+    for f in files {
+        let out = edgeflow(&["validate", &rel(&f)]);
+        assert_eq!(out.status.code(), Some(78), "{}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty(), "{}: nothing on stdout for an invalid file", f.display());
+        check_golden(&f, &out.stderr);
+    }
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    for f in fixtures("warn") {
+        let out = edgeflow(&["validate", &rel(&f)]);
+        assert_eq!(out.status.code(), Some(0), "{}", f.display());
+        check_golden(&f, &out.stderr);
+        let denied = edgeflow(&["validate", "--deny-warnings", &rel(&f)]);
+        assert_eq!(denied.status.code(), Some(78));
+        assert!(String::from_utf8_lossy(&denied.stderr).contains("--deny-warnings"));
+    }
+}
+
+#[test]
+fn shipped_pipelines_validate_deep() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let out = edgeflow(&["validate", "--deep", "--deny-warnings", &rel(&p)]);
+            assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn validate_takes_several_files_and_fails_if_any_fails() {
+    let out = edgeflow(&["validate", "pipelines/demo.toml", "tests/fixtures/bad/cycle.toml"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pipelines/demo.toml: ok"));
+}
+
+#[test]
+fn missing_file_is_a_config_error() {
+    let out = edgeflow(&["validate", "nope/missing.toml"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read pipeline file nope/missing.toml"));
+}
+
+fn write_pipeline(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("p.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn run_writes_one_line_per_frame_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "[pipeline]\nname = \"t\"\ndevice_id = \"dev-1\"\n[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 64\nheight = 48\ncount = 25\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            events.display().to_string()
+        ),
+    );
+    let out = edgeflow(&["run", p.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 25);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["kind"], "frame");
+        assert_eq!(l["seq"], i as u64);
+        assert_eq!(l["device_id"], "dev-1");
+        assert_eq!(l["width"], 64);
+    }
+    assert!(stderr.contains("pipeline `t`: 25 frames in"), "{stderr}");
+    assert!(stderr.contains("end of stream"), "{stderr}");
+    assert!(stderr.contains("p99"), "{stderr}");
+}
+
+#[test]
+fn run_frames_option_and_stdout_sink() {
+    let out = edgeflow(&["run", "pipelines/demo.toml", "--frames", "4"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 4);
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "detections");
+    assert!(first["persons_detected"].as_u64().is_some());
+}
+
+#[test]
+fn run_with_invalid_config_exits_78() {
+    let out = edgeflow(&["run", "tests/fixtures/bad/unknown_field.toml"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `width`?"));
+}
+
+#[test]
+fn build_failures_are_reported_by_run_and_deep_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"/nonexistent-edgeflow-dir/e.jsonl\"\n",
+    );
+    let p = p.to_str().unwrap();
+    // Shallow validation does no I/O: fine.
+    assert!(edgeflow(&["validate", p]).status.success());
+    for args in [vec!["validate", "--deep", p], vec!["run", p]] {
+        let out = edgeflow(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot build stage `out`"), "{stderr}");
+        assert!(stderr.contains("help: create the directory /nonexistent-edgeflow-dir"), "{stderr}");
+    }
+}
+
+#[test]
+fn runtime_failure_exits_1_and_names_the_stage() {
+    // /dev/full: the sink opens fine, then every write fails: a fatal error at run time.
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = 100000\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"/dev/full\"\nappend = true\n",
+    );
+    let out = edgeflow(&["run", p.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("FAILED: stage `out` failed"), "{stderr}");
+}
+
+#[test]
+fn graph_prints_dot() {
+    let out = edgeflow(&["graph", "pipelines/demo.toml"]);
+    assert!(out.status.success());
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph \"demo\" {"), "{dot}");
+    assert!(dot.contains("\"cam\" -> \"det\" [label=\"Frame\\n4 × block\"];"), "{dot}");
+    assert!(dot.contains("\"det\" -> \"out\""), "{dot}");
+    assert_eq!(edgeflow(&["graph", "tests/fixtures/bad/cycle.toml"]).status.code(), Some(78));
+}
+
+#[test]
+fn list_stages_shows_ports_and_examples() {
+    let out = edgeflow(&["list-stages"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("Frame → Detections"), "{text}");
+    assert!(text.contains("needs `--features gstreamer`"), "{text}");
+    assert!(!text.contains("example:"));
+    let verbose = String::from_utf8_lossy(&edgeflow(&["list-stages", "--verbose"]).stdout).into_owned();
+    assert!(verbose.contains("example:"));
+    assert!(verbose.contains("    source = \"test_pattern\""));
+}
+
+#[test]
+fn json_logs_are_json() {
+    let out = edgeflow(&["-v", "--log-format", "json", "run", "pipelines/demo.toml", "--frames", "2"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(logs.iter().any(|l| l["fields"]["message"] == "pipeline started"), "{stderr}");
+}
+
+#[test]
+fn sigint_stops_drains_and_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\nfps = 200.0\nrealtime = true\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            events.display().to_string()
+        ),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["run", p.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it run until the sink has written something (it flushes only at the end, so wait on
+    // time), then interrupt it like Ctrl-C does.
+    std::thread::sleep(Duration::from_millis(700));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("stopped on request"), "{stderr}");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let n = text.lines().count();
+    assert!(n > 10, "{n} lines");
+    // Every produced frame was written, each line whole.
+    assert!(stderr.contains(&format!(": {n} frames in")), "{n} lines vs {stderr}");
+    assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+}
