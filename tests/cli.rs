@@ -19,7 +19,9 @@ fn edgeflow(args: &[&str]) -> Output {
 }
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -36,13 +38,26 @@ fn check_golden(toml: &Path, stderr: &[u8]) {
         std::fs::write(&golden, actual.as_bytes()).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&golden)
-        .unwrap_or_else(|_| panic!("missing golden file {} (run with UPDATE_GOLDEN=1)", golden.display()));
-    assert_eq!(actual, expected, "stderr of `edgeflow validate {}` differs from {}", toml.display(), golden.display());
+    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {} (run with UPDATE_GOLDEN=1)",
+            golden.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "stderr of `edgeflow validate {}` differs from {}",
+        toml.display(),
+        golden.display()
+    );
 }
 
 fn rel(p: &Path) -> String {
-    p.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string()
+    p.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -51,8 +66,18 @@ fn every_bad_fixture_prints_its_golden_diagnostics_and_exits_78() {
     assert!(files.len() >= 12, "the bad fixtures are missing");
     for f in files {
         let out = edgeflow(&["validate", &rel(&f)]);
-        assert_eq!(out.status.code(), Some(78), "{}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
-        assert!(out.stdout.is_empty(), "{}: nothing on stdout for an invalid file", f.display());
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{}: nothing on stdout for an invalid file",
+            f.display()
+        );
         check_golden(&f, &out.stderr);
     }
 }
@@ -77,7 +102,12 @@ fn shipped_pipelines_validate_deep() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
             let out = edgeflow(&["validate", "--deep", "--deny-warnings", &rel(&p)]);
-            assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                p.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             n += 1;
         }
     }
@@ -86,7 +116,11 @@ fn shipped_pipelines_validate_deep() {
 
 #[test]
 fn validate_takes_several_files_and_fails_if_any_fails() {
-    let out = edgeflow(&["validate", "pipelines/demo.toml", "tests/fixtures/bad/cycle.toml"]);
+    let out = edgeflow(&[
+        "validate",
+        "pipelines/demo.toml",
+        "tests/fixtures/bad/cycle.toml",
+    ]);
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pipelines/demo.toml: ok"));
 }
@@ -95,7 +129,10 @@ fn validate_takes_several_files_and_fails_if_any_fails() {
 fn missing_file_is_a_config_error() {
     let out = edgeflow(&["validate", "nope/missing.toml"]);
     assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read pipeline file nope/missing.toml"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot read pipeline file nope/missing.toml")
+    );
 }
 
 fn write_pipeline(dir: &Path, body: &str) -> PathBuf {
@@ -119,7 +156,10 @@ fn run_writes_one_line_per_frame_and_summarises() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let text = std::fs::read_to_string(&events).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 25);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["kind"], "frame");
@@ -135,7 +175,11 @@ fn run_writes_one_line_per_frame_and_summarises() {
 #[test]
 fn run_frames_option_and_stdout_sink() {
     let out = edgeflow(&["run", "pipelines/demo.toml", "--frames", "4"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 4);
     let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
@@ -165,7 +209,10 @@ fn build_failures_are_reported_by_run_and_deep_validate() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(78), "{args:?}: {stderr}");
         assert!(stderr.contains("cannot build stage `out`"), "{stderr}");
-        assert!(stderr.contains("help: create the directory /nonexistent-edgeflow-dir"), "{stderr}");
+        assert!(
+            stderr.contains("help: create the directory /nonexistent-edgeflow-dir"),
+            "{stderr}"
+        );
     }
 }
 
@@ -189,9 +236,17 @@ fn graph_prints_dot() {
     assert!(out.status.success());
     let dot = String::from_utf8_lossy(&out.stdout);
     assert!(dot.starts_with("digraph \"demo\" {"), "{dot}");
-    assert!(dot.contains("\"cam\" -> \"det\" [label=\"Frame\\n4 × block\"];"), "{dot}");
+    assert!(
+        dot.contains("\"cam\" -> \"det\" [label=\"Frame\\n4 × block\"];"),
+        "{dot}"
+    );
     assert!(dot.contains("\"det\" -> \"out\""), "{dot}");
-    assert_eq!(edgeflow(&["graph", "tests/fixtures/bad/cycle.toml"]).status.code(), Some(78));
+    assert_eq!(
+        edgeflow(&["graph", "tests/fixtures/bad/cycle.toml"])
+            .status
+            .code(),
+        Some(78)
+    );
 }
 
 #[test]
@@ -202,14 +257,23 @@ fn list_stages_shows_ports_and_examples() {
     assert!(text.contains("Frame → Detections"), "{text}");
     assert!(text.contains("needs `--features gstreamer`"), "{text}");
     assert!(!text.contains("example:"));
-    let verbose = String::from_utf8_lossy(&edgeflow(&["list-stages", "--verbose"]).stdout).into_owned();
+    let verbose =
+        String::from_utf8_lossy(&edgeflow(&["list-stages", "--verbose"]).stdout).into_owned();
     assert!(verbose.contains("example:"));
     assert!(verbose.contains("    source = \"test_pattern\""));
 }
 
 #[test]
 fn json_logs_are_json() {
-    let out = edgeflow(&["-v", "--log-format", "json", "run", "pipelines/demo.toml", "--frames", "2"]);
+    let out = edgeflow(&[
+        "-v",
+        "--log-format",
+        "json",
+        "run",
+        "pipelines/demo.toml",
+        "--frames",
+        "2",
+    ]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let logs: Vec<serde_json::Value> = stderr
@@ -217,7 +281,11 @@ fn json_logs_are_json() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(logs.iter().any(|l| l["fields"]["message"] == "pipeline started"), "{stderr}");
+    assert!(
+        logs.iter()
+            .any(|l| l["fields"]["message"] == "pipeline started"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -240,7 +308,10 @@ fn sigint_stops_drains_and_flushes() {
     // Let it run until the sink has written something (it flushes only at the end, so wait on
     // time), then interrupt it like Ctrl-C does.
     std::thread::sleep(Duration::from_millis(700));
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let start = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -252,6 +323,12 @@ fn sigint_stops_drains_and_flushes() {
     let n = text.lines().count();
     assert!(n > 10, "{n} lines");
     // Every produced frame was written, each line whole.
-    assert!(stderr.contains(&format!(": {n} frames in")), "{n} lines vs {stderr}");
-    assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(
+        stderr.contains(&format!(": {n} frames in")),
+        "{n} lines vs {stderr}"
+    );
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
 }

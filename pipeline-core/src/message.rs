@@ -504,6 +504,9 @@ pub trait Port: Sized + Send + 'static {
     /// Wrap into a [`Message`].
     fn into_message(self) -> Message;
     /// Unwrap from a [`Message`]; gives the message back when it is another kind.
+    // The message comes back by value: boxing it would allocate on a path that only a wiring
+    // bug can take.
+    #[allow(clippy::result_large_err)]
     fn from_message(message: Message) -> Result<Self, Message>;
 }
 
@@ -585,8 +588,20 @@ mod tests {
     #[test]
     fn i420_packed_layout() {
         let f = Frame::packed(meta(), 4, 2, PixelFormat::I420, vec![0u8; 12].into()).unwrap();
-        assert_eq!(f.planes()[1], Plane { offset: 8, stride: 2 });
-        assert_eq!(f.planes()[2], Plane { offset: 10, stride: 2 });
+        assert_eq!(
+            f.planes()[1],
+            Plane {
+                offset: 8,
+                stride: 2
+            }
+        );
+        assert_eq!(
+            f.planes()[2],
+            Plane {
+                offset: 10,
+                stride: 2
+            }
+        );
     }
 
     #[test]
@@ -598,10 +613,28 @@ mod tests {
 
     #[test]
     fn iou() {
-        let a = BBox { x: 0.0, y: 0.0, width: 0.5, height: 0.5 };
-        let b = BBox { x: 0.25, y: 0.0, width: 0.5, height: 0.5 };
+        let a = BBox {
+            x: 0.0,
+            y: 0.0,
+            width: 0.5,
+            height: 0.5,
+        };
+        let b = BBox {
+            x: 0.25,
+            y: 0.0,
+            width: 0.5,
+            height: 0.5,
+        };
         assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(a.iou(&BBox { x: 0.9, y: 0.9, width: 0.1, height: 0.1 }), 0.0);
+        assert_eq!(
+            a.iou(&BBox {
+                x: 0.9,
+                y: 0.9,
+                width: 0.1,
+                height: 0.1
+            }),
+            0.0
+        );
     }
 
     #[test]

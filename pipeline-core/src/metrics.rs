@@ -162,22 +162,44 @@ impl PipelineMetrics {
             Some("edgeflow".into()),
             Some([("pipeline".to_string(), pipeline.to_string())].into()),
         )?;
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, MetricsError> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, MetricsError> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
         let items_in = counter("stage_items_in_total", "Items a stage took in.", &["stage"])?;
-        let items_out = counter("stage_items_out_total", "Items a stage put out.", &["stage"])?;
-        let errors = counter("stage_errors_total", "Errors by stage and kind (transient, fatal).", &["stage", "kind"])?;
-        let dropped = counter("edge_dropped_total", "Items dropped on an edge whose queue was full.", &["from", "to"])?;
+        let items_out = counter(
+            "stage_items_out_total",
+            "Items a stage put out.",
+            &["stage"],
+        )?;
+        let errors = counter(
+            "stage_errors_total",
+            "Errors by stage and kind (transient, fatal).",
+            &["stage", "kind"],
+        )?;
+        let dropped = counter(
+            "edge_dropped_total",
+            "Items dropped on an edge whose queue was full.",
+            &["from", "to"],
+        )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("stage_latency_seconds", "Time of one next/process/consume call.")
-                .buckets(latency_buckets()),
+            HistogramOpts::new(
+                "stage_latency_seconds",
+                "Time of one next/process/consume call.",
+            )
+            .buckets(latency_buckets()),
             &["stage"],
         )?;
         registry.register(Box::new(latency.clone()))?;
-        let queue_depth = IntGaugeVec::new(Opts::new("stage_queue_depth", "Items waiting in a stage's input queue."), &["stage"])?;
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "stage_queue_depth",
+                "Items waiting in a stage's input queue.",
+            ),
+            &["stage"],
+        )?;
         registry.register(Box::new(queue_depth.clone()))?;
         let e2e = HistogramVec::new(
             HistogramOpts::new("pipeline_latency_seconds", "Time from capture to a sink.")
@@ -258,7 +280,8 @@ impl PipelineMetrics {
 
     /// The metrics now.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let end = (*self.finished.lock().unwrap_or_else(PoisonError::into_inner)).unwrap_or_else(Instant::now);
+        let end = (*self.finished.lock().unwrap_or_else(PoisonError::into_inner))
+            .unwrap_or_else(Instant::now);
         let elapsed = end.duration_since(self.started);
         let frames = self.frames.get();
         let edges: Vec<EdgeStats> = self
@@ -282,7 +305,11 @@ impl PipelineMetrics {
                 items_in: m.items_in.get(),
                 items_out: m.items_out.get(),
                 errors: m.transient_errors.get() + m.fatal_errors.get(),
-                dropped_in: edges.iter().filter(|e| &e.to == id).map(|e| e.dropped).sum(),
+                dropped_in: edges
+                    .iter()
+                    .filter(|e| &e.to == id)
+                    .map(|e| e.dropped)
+                    .sum(),
                 queue_depth: m.queue_depth.get(),
                 latency_p50: m.hdr.quantile(0.5),
                 latency_p99: m.hdr.quantile(0.99),
@@ -292,7 +319,11 @@ impl PipelineMetrics {
         MetricsSnapshot {
             elapsed,
             frames,
-            fps: if secs > 0.0 { frames as f64 / secs } else { 0.0 },
+            fps: if secs > 0.0 {
+                frames as f64 / secs
+            } else {
+                0.0
+            },
             e2e_p50: self.e2e_hdr.quantile(0.5),
             e2e_p99: self.e2e_hdr.quantile(0.99),
             stages,
@@ -332,13 +363,22 @@ mod tests {
         m.observe_e2e("out", Duration::from_millis(5));
         let snap = m.snapshot();
         let det = snap.stage("det").unwrap();
-        assert_eq!((det.items_in, det.items_out, det.errors, det.dropped_in), (1, 2, 1, 3));
+        assert_eq!(
+            (det.items_in, det.items_out, det.errors, det.dropped_in),
+            (1, 2, 1, 3)
+        );
         let p50 = det.latency_p50.unwrap().as_secs_f64();
         assert!((0.0019..0.0021).contains(&p50), "{p50}");
         assert_eq!(snap.total_dropped(), 3);
         assert_eq!(snap.frames, 1);
         let text = m.encode_text();
-        assert!(text.contains("edgeflow_edge_dropped_total{from=\"cam\",to=\"det\",pipeline=\"t\"} 3"), "{text}");
-        assert!(text.contains("edgeflow_stage_latency_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("edgeflow_edge_dropped_total{from=\"cam\",to=\"det\",pipeline=\"t\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edgeflow_stage_latency_seconds_bucket"),
+            "{text}"
+        );
     }
 }

@@ -82,11 +82,20 @@ struct Node {
     stage: BuiltStage,
 }
 
+/// A subscriber's edge: stage index, subscriber name, its queue, and the reader end for
+/// `drop_oldest`.
+struct Tap {
+    from: usize,
+    name: String,
+    tx: Sender<Message>,
+    oldest: Option<Receiver<Message>>,
+}
+
 /// A built pipeline, not yet running. Subscribe to stage outputs here, then [`Pipeline::start`].
 pub struct Pipeline {
     name: String,
     nodes: Vec<Node>,
-    taps: Vec<(usize, String, Sender<Message>, Option<Receiver<Message>>, QueuePolicy)>,
+    taps: Vec<Tap>,
     expected_len: Option<u64>,
     options: RunOptions,
     metrics: Arc<PipelineMetrics>,
@@ -95,7 +104,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,10 +133,13 @@ impl Pipeline {
                 base_dir: spec.base_dir.clone(),
                 stop: stop.clone(),
             };
-            let stage = st.configured.build(&ctx).map_err(|error| RuntimeError::Build {
-                stage: st.id.clone(),
-                error,
-            })?;
+            let stage = st
+                .configured
+                .build(&ctx)
+                .map_err(|error| RuntimeError::Build {
+                    stage: st.id.clone(),
+                    error,
+                })?;
             // Checked specs only name existing stages; unknown names are skipped defensively.
             let inputs = st
                 .inputs
@@ -169,7 +183,12 @@ impl Pipeline {
         let (tx, rx) = flume::bounded(capacity.max(1));
         let keep = (policy == QueuePolicy::DropOldest).then(|| rx.clone());
         let name = format!("subscriber-{}", self.taps.len() + 1);
-        self.taps.push((idx, name, tx, keep, policy));
+        self.taps.push(Tap {
+            from: idx,
+            name,
+            tx,
+            oldest: keep,
+        });
         Ok(rx)
     }
 
@@ -213,7 +232,9 @@ impl Pipeline {
         // Output edges of each stage.
         let mut outputs: Vec<Vec<EdgeSender>> = nodes.iter().map(|_| Vec::new()).collect();
         for (to, n) in nodes.iter().enumerate() {
-            let Some((tx, rx)) = &queues[to] else { continue };
+            let Some((tx, rx)) = &queues[to] else {
+                continue;
+            };
             for &from in &n.inputs {
                 outputs[from].push(EdgeSender {
                     tx: tx.clone(),
@@ -222,11 +243,11 @@ impl Pipeline {
                 });
             }
         }
-        for (from, name, tx, keep, _policy) in taps {
-            outputs[from].push(EdgeSender {
-                tx,
-                oldest: keep,
-                dropped: metrics.edge(&nodes[from].id, &name),
+        for tap in taps {
+            outputs[tap.from].push(EdgeSender {
+                tx: tap.tx,
+                oldest: tap.oldest,
+                dropped: metrics.edge(&nodes[tap.from].id, &tap.name),
             });
         }
         let receivers: Vec<Option<Receiver<Message>>> =
@@ -378,11 +399,18 @@ struct RateLimitedLog {
 impl RateLimitedLog {
     fn transient(&mut self, stage: &str, err: &StageError) {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
             self.suppressed += 1;
             return;
         }
-        tracing::warn!(stage, suppressed = self.suppressed, "transient error, item skipped: {err}");
+        tracing::warn!(
+            stage,
+            suppressed = self.suppressed,
+            "transient error, item skipped: {err}"
+        );
         self.last = Some(now);
         self.suppressed = 0;
     }
@@ -401,7 +429,9 @@ struct Worker {
 impl Worker {
     fn emit(&self, msg: Message) {
         self.metrics.items_out.inc();
-        let Some((last, rest)) = self.outputs.split_last() else { return };
+        let Some((last, rest)) = self.outputs.split_last() else {
+            return;
+        };
         for out in rest {
             out.send(msg.clone());
         }
@@ -422,7 +452,10 @@ impl Worker {
 
     fn fail(&self, err: StageError) {
         self.metrics.fatal_errors.inc();
-        tracing::error!(stage = &*self.id, "fatal error, stopping the pipeline: {err}");
+        tracing::error!(
+            stage = &*self.id,
+            "fatal error, stopping the pipeline: {err}"
+        );
         let mut f = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
         if f.is_none() {
             *f = Some(StageFailure {
@@ -459,7 +492,11 @@ impl Worker {
         tracing::debug!(stage = &*self.id, produced, "source finished");
     }
 
-    fn run_transform(mut self, mut t: Box<dyn crate::registry::DynTransform>, rx: Receiver<Message>) {
+    fn run_transform(
+        mut self,
+        mut t: Box<dyn crate::registry::DynTransform>,
+        rx: Receiver<Message>,
+    ) {
         let mut out = Vec::new();
         let mut failed = false;
         while let Ok(msg) = rx.recv() {

@@ -199,7 +199,11 @@ impl BuildCtx {
     /// `path` resolved against the config file's directory (absolute paths stay as they are).
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = PathBuf::from(path);
-        if p.is_absolute() { p } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            self.base_dir.join(p)
+        }
     }
 }
 

@@ -29,14 +29,24 @@ impl Source for Counter {
     type Config = CountCfg;
     type Out = Frame;
     fn build(cfg: CountCfg, ctx: &BuildCtx) -> Result<Self, BuildError> {
-        Ok(Counter { n: 0, count: cfg.count, stream: cfg.stream_id.as_deref().unwrap_or(&ctx.stage_id).into() })
+        Ok(Counter {
+            n: 0,
+            count: cfg.count,
+            stream: cfg.stream_id.as_deref().unwrap_or(&ctx.stage_id).into(),
+        })
     }
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
         if self.count.is_some_and(|c| self.n >= c) {
             return Ok(None);
         }
-        let f = Frame::packed(Meta::now(self.stream.clone(), self.n, self.n), 2, 2, PixelFormat::Gray, vec![self.n as u8; 4].into())
-            .map_err(StageError::fatal)?;
+        let f = Frame::packed(
+            Meta::now(self.stream.clone(), self.n, self.n),
+            2,
+            2,
+            PixelFormat::Gray,
+            vec![self.n as u8; 4].into(),
+        )
+        .map_err(StageError::fatal)?;
         self.n += 1;
         Ok(Some(f))
     }
@@ -65,7 +75,11 @@ impl Transform for Flaky {
     }
     fn process(&mut self, f: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
         let seq = f.meta.seq;
-        if self.0.transient_every.is_some_and(|n| seq % n == 0) {
+        if self
+            .0
+            .transient_every
+            .is_some_and(|n| seq.is_multiple_of(n))
+        {
             return Err(StageError::transient(format!("bad frame {seq}")));
         }
         if self.0.fatal_at == Some(seq) {
@@ -74,7 +88,12 @@ impl Transform for Flaky {
         if self.0.panic_at == Some(seq) {
             panic!("stage bug at {seq}");
         }
-        out.push(Detections { meta: f.meta, frame_width: f.width, frame_height: f.height, detections: vec![] });
+        out.push(Detections {
+            meta: f.meta,
+            frame_width: f.width,
+            frame_height: f.height,
+            detections: vec![],
+        });
         Ok(())
     }
 }
@@ -89,12 +108,15 @@ struct SlowCfg {
 /// Records every seq it sees, slowly; the record is shared through a global per test name.
 struct Slow {
     delay: Duration,
-    seen: Arc<Mutex<Vec<(String, u64)>>>,
+    seen: Record,
 }
 
-static SEEN: Mutex<Vec<(String, Arc<Mutex<Vec<(String, u64)>>>)>> = Mutex::new(Vec::new());
+/// (stream id, seq) of every message a `slow` sink consumed.
+type Record = Arc<Mutex<Vec<(String, u64)>>>;
 
-fn seen_for(pipeline: &str) -> Arc<Mutex<Vec<(String, u64)>>> {
+static SEEN: Mutex<Vec<(String, Record)>> = Mutex::new(Vec::new());
+
+fn seen_for(pipeline: &str) -> Record {
     let mut all = SEEN.lock().unwrap();
     if let Some((_, v)) = all.iter().find(|(p, _)| p == pipeline) {
         return v.clone();
@@ -108,25 +130,39 @@ impl Sink for Slow {
     type Config = SlowCfg;
     type In = Message;
     fn build(cfg: SlowCfg, ctx: &BuildCtx) -> Result<Self, BuildError> {
-        Ok(Slow { delay: Duration::from_millis(cfg.delay_ms), seen: seen_for(&ctx.pipeline) })
+        Ok(Slow {
+            delay: Duration::from_millis(cfg.delay_ms),
+            seen: seen_for(&ctx.pipeline),
+        })
     }
     fn consume(&mut self, m: Message) -> Result<(), StageError> {
         std::thread::sleep(self.delay);
-        self.seen.lock().unwrap().push((m.meta().stream_id.to_string(), m.meta().seq));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((m.meta().stream_id.to_string(), m.meta().seq));
         Ok(())
     }
 }
 
 fn registry() -> Registry {
-    let info = |type_name| StageInfo { type_name, variant: None, summary: "test", example: "" };
+    let info = |type_name| StageInfo {
+        type_name,
+        variant: None,
+        summary: "test",
+        example: "",
+    };
     let mut r = Registry::new();
-    r.source::<Counter>(info("counter")).transform::<Flaky>(info("flaky")).sink::<Slow>(info("slow"));
+    r.source::<Counter>(info("counter"))
+        .transform::<Flaky>(info("flaky"))
+        .sink::<Slow>(info("slow"));
     r
 }
 
 fn pipeline(name: &str, stages: &str) -> Pipeline {
     let text = format!("[pipeline]\nname = \"{name}\"\n{stages}");
-    let loaded = load_str(&registry(), "test.toml", &text, ".".as_ref()).unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let loaded = load_str(&registry(), "test.toml", &text, ".".as_ref())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
     Pipeline::build(loaded.spec, RunOptions::default()).unwrap()
 }
 
@@ -172,7 +208,10 @@ queue = { capacity = 2, policy = "drop_oldest" }
     let seen = seen_for("drop");
     let seqs: Vec<u64> = seen.lock().unwrap().iter().map(|(_, s)| *s).collect();
     let dropped = report.metrics.total_dropped();
-    assert!(dropped > 0, "a fast source into a 2-slot queue of a slow sink must drop");
+    assert!(
+        dropped > 0,
+        "a fast source into a 2-slot queue of a slow sink must drop"
+    );
     // Every frame is either delivered or counted as dropped: nothing vanishes silently.
     assert_eq!(seqs.len() as u64 + dropped, 300);
     assert_eq!(report.metrics.stage("out").unwrap().dropped_in, dropped);
@@ -205,8 +244,14 @@ inputs = ["a", "b"]
     let report = h.wait();
     assert_eq!((one.len(), two.len()), (20, 20));
     for (x, y) in one.iter().zip(&two) {
-        let (Message::Frame(x), Message::Frame(y)) = (x, y) else { panic!("frames expected") };
-        assert_eq!(x.data().as_ptr(), y.data().as_ptr(), "fan-out must not copy pixels");
+        let (Message::Frame(x), Message::Frame(y)) = (x, y) else {
+            panic!("frames expected")
+        };
+        assert_eq!(
+            x.data().as_ptr(),
+            y.data().as_ptr(),
+            "fan-out must not copy pixels"
+        );
     }
     let seen = seen_for("fan");
     let seen = seen.lock().unwrap();
@@ -262,7 +307,12 @@ inputs = ["f"]
     assert!(failure.cause.contains("device lost"));
     assert!(!report.stopped);
     // Everything before the failure reached the sink (drained, flushed).
-    let seqs: Vec<u64> = seen_for("fatal").lock().unwrap().iter().map(|(_, s)| *s).collect();
+    let seqs: Vec<u64> = seen_for("fatal")
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, s)| *s)
+        .collect();
     assert_eq!(seqs, [0, 1, 2, 3, 4]);
 }
 
@@ -286,7 +336,11 @@ inputs = ["f"]
     let report = p.run().unwrap();
     let failure = report.failure.expect("a failure");
     assert_eq!(failure.stage, "f");
-    assert!(failure.cause.contains("stage bug at 3"), "{}", failure.cause);
+    assert!(
+        failure.cause.contains("stage bug at 3"),
+        "{}",
+        failure.cause
+    );
 }
 
 #[test]
@@ -316,9 +370,16 @@ inputs = ["src"]
 
 #[test]
 fn max_frames_limits_each_source() {
-    let text = "[stages.src]\ntype = \"counter\"\n[stages.out]\ntype = \"slow\"\ninputs = [\"src\"]\n";
+    let text =
+        "[stages.src]\ntype = \"counter\"\n[stages.out]\ntype = \"slow\"\ninputs = [\"src\"]\n";
     let loaded = load_str(&registry(), "t.toml", text, ".".as_ref()).unwrap();
-    let p = Pipeline::build(loaded.spec, RunOptions { max_frames: Some(7) }).unwrap();
+    let p = Pipeline::build(
+        loaded.spec,
+        RunOptions {
+            max_frames: Some(7),
+        },
+    )
+    .unwrap();
     assert_eq!(p.expected_len(), Some(7));
     let report = p.run().unwrap();
     assert_eq!(report.metrics.frames, 7);
@@ -326,20 +387,35 @@ fn max_frames_limits_each_source() {
 
 #[test]
 fn subscribe_to_a_sink_or_unknown_stage_is_an_error() {
-    let mut p = pipeline("sub", "[stages.src]\ntype = \"counter\"\ncount = 1\n[stages.out]\ntype = \"slow\"\ninputs = [\"src\"]\n");
+    let mut p = pipeline(
+        "sub",
+        "[stages.src]\ntype = \"counter\"\ncount = 1\n[stages.out]\ntype = \"slow\"\ninputs = [\"src\"]\n",
+    );
     assert!(p.subscribe("out", 1, QueuePolicy::Block).is_err());
     assert!(p.subscribe("nope", 1, QueuePolicy::Block).is_err());
 }
 
 #[test]
 fn metrics_are_exported_in_prometheus_text() {
-    let p = pipeline("prom", "[stages.src]\ntype = \"counter\"\ncount = 3\n[stages.out]\ntype = \"slow\"\ninputs = [\"src\"]\n");
+    let p = pipeline(
+        "prom",
+        "[stages.src]\ntype = \"counter\"\ncount = 3\n[stages.out]\ntype = \"slow\"\ninputs = [\"src\"]\n",
+    );
     let m = p.metrics();
     p.run().unwrap();
     let text = m.encode_text();
-    assert!(text.contains("edgeflow_stage_items_in_total{stage=\"out\",pipeline=\"prom\"} 3"), "{text}");
-    assert!(text.contains("edgeflow_pipeline_frames_total{pipeline=\"prom\"} 3"), "{text}");
-    assert!(text.contains("edgeflow_pipeline_latency_seconds_count{sink=\"out\",pipeline=\"prom\"} 3"), "{text}");
+    assert!(
+        text.contains("edgeflow_stage_items_in_total{stage=\"out\",pipeline=\"prom\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("edgeflow_pipeline_frames_total{pipeline=\"prom\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("edgeflow_pipeline_latency_seconds_count{sink=\"out\",pipeline=\"prom\"} 3"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -357,10 +433,24 @@ fn type_mismatch_names_the_bridging_stage_type() {
         }
     }
     let mut r = registry();
-    r.sink::<DetSink>(StageInfo { type_name: "det_sink", variant: None, summary: "", example: "" });
-    let text = "[stages.src]\ntype = \"counter\"\n[stages.out]\ntype = \"det_sink\"\ninputs = [\"src\"]\n";
+    r.sink::<DetSink>(StageInfo {
+        type_name: "det_sink",
+        variant: None,
+        summary: "",
+        example: "",
+    });
+    let text =
+        "[stages.src]\ntype = \"counter\"\n[stages.out]\ntype = \"det_sink\"\ninputs = [\"src\"]\n";
     let d = load_str(&r, "t.toml", text, ".".as_ref()).unwrap_err();
     let out = d.render(false);
-    assert!(out.contains("type mismatch: `out` (det_sink) takes Detections, but `src` (counter) produces Frame"), "{out}");
-    assert!(out.contains("help: insert a `flaky` stage between them: `src` → flaky → `out`"), "{out}");
+    assert!(
+        out.contains(
+            "type mismatch: `out` (det_sink) takes Detections, but `src` (counter) produces Frame"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("help: insert a `flaky` stage between them: `src` → flaky → `out`"),
+        "{out}"
+    );
 }

@@ -43,8 +43,16 @@ pub fn listing(registry: &Registry, verbose: bool) -> String {
         .collect();
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(7).max(7);
-    let w2 = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(5).max(5);
-    out.push_str(&format!("{:w0$}  {:w1$}  {:w2$}  SUMMARY\n", "TYPE", "VARIANT", "PORTS"));
+    let w2 = rows
+        .iter()
+        .map(|r| r.2.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    out.push_str(&format!(
+        "{:w0$}  {:w1$}  {:w2$}  SUMMARY\n",
+        "TYPE", "VARIANT", "PORTS"
+    ));
     for (i, (t, v, p, s)) in rows.iter().enumerate() {
         out.push_str(&format!("{t:w0$}  {v:w1$}  {p:w2$}  {s}\n"));
         if verbose {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use edgeflow::{Loaded, LoadError, Registry};
+use edgeflow::{LoadError, Loaded, Registry};
 
 /// Exit code for config errors (sysexits `EX_CONFIG`, as Vector uses).
 pub const EXIT_CONFIG: u8 = 78;

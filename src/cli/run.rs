@@ -34,7 +34,10 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
     let pipeline = match Pipeline::build(loaded.spec, options) {
         Ok(p) => p,
         Err(RuntimeError::Build { stage, error }) => {
-            eprintln!("error: {}: cannot build stage `{stage}`: {error}", args.file.display());
+            eprintln!(
+                "error: {}: cannot build stage `{stage}`: {error}",
+                args.file.display()
+            );
             if let Some(help) = &error.help {
                 eprintln!("  = help: {help}");
             }
@@ -66,8 +69,10 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
         .map(|len| {
             let bar = ProgressBar::new(len);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} frames  {per_sec}  eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} {bar:40} {pos}/{len} frames  {per_sec}  eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
@@ -79,7 +84,12 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
             bar.set_position(frames);
         } else if last_log.elapsed() >= Duration::from_secs(10) {
             let s = metrics.snapshot();
-            tracing::info!(frames, fps = format!("{:.1}", s.fps), dropped = s.total_dropped(), "running");
+            tracing::info!(
+                frames,
+                fps = format!("{:.1}", s.fps),
+                dropped = s.total_dropped(),
+                "running"
+            );
             last_log = Instant::now();
         }
     }
@@ -95,7 +105,10 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn ms(d: Option<Duration>) -> String {
-    d.map_or_else(|| "-".to_string(), |d| format!("{:.3} ms", d.as_secs_f64() * 1e3))
+    d.map_or_else(
+        || "-".to_string(),
+        |d| format!("{:.3} ms", d.as_secs_f64() * 1e3),
+    )
 }
 
 /// The end-of-run summary: frames, fps, per-stage p50/p99 latency, drops.
@@ -112,7 +125,13 @@ pub fn summary(name: &str, report: &RunReport) -> String {
         m.elapsed.as_secs_f64(),
         m.fps
     );
-    let w = m.stages.iter().map(|st| st.id.len()).max().unwrap_or(5).max(5);
+    let w = m
+        .stages
+        .iter()
+        .map(|st| st.id.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     s.push_str(&format!(
         "  {:w$}  {:>8}  {:>8}  {:>6}  {:>7}  {:>11}  {:>11}\n",
         "stage", "in", "out", "errors", "dropped", "p50", "p99"

@@ -46,13 +46,23 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         if warnings > 0 && args.deny_warnings {
-            eprintln!("error: {}: {warnings} warning(s) and --deny-warnings is set", file.display());
+            eprintln!(
+                "error: {}: {warnings} warning(s) and --deny-warnings is set",
+                file.display()
+            );
             ok = false;
             continue;
         }
         let depth = if args.deep { ", every stage built" } else { "" };
         let plural = if warnings == 1 { "" } else { "s" };
-        println!("{}: ok ({stages} stages{depth}, {warnings} warning{plural})", file.display());
+        println!(
+            "{}: ok ({stages} stages{depth}, {warnings} warning{plural})",
+            file.display()
+        );
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_CONFIG) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CONFIG)
+    })
 }

@@ -16,9 +16,18 @@ use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 // brings; until then enabling one says so at compile time instead of building a binary that
 // claims to have them.
 #[cfg(feature = "gstreamer")]
-compile_error!("feature `gstreamer` is reserved: GStreamer capture and decode are not part of this build yet");
-#[cfg(any(feature = "ort", feature = "tensorrt", feature = "hailo", feature = "rknn"))]
-compile_error!("inference backend features are reserved: only `backend = \"mock\"` is part of this build yet");
+compile_error!(
+    "feature `gstreamer` is reserved: GStreamer capture and decode are not part of this build yet"
+);
+#[cfg(any(
+    feature = "ort",
+    feature = "tensorrt",
+    feature = "hailo",
+    feature = "rknn"
+))]
+compile_error!(
+    "inference backend features are reserved: only `backend = \"mock\"` is part of this build yet"
+);
 #[cfg(any(feature = "kafka", feature = "mqtt"))]
 compile_error!("broker features are reserved: only `sink = \"jsonl\"` is part of this build yet");
 
@@ -31,7 +40,10 @@ pub fn registry() -> Registry {
 
     let frames_from = |value, feature| NotCompiled {
         type_name: "capture",
-        variant: Some(Variant { key: "source", value }),
+        variant: Some(Variant {
+            key: "source",
+            value,
+        }),
         feature,
         input: None,
         output: Some(PortKind::Frame),
@@ -49,7 +61,10 @@ pub fn registry() -> Registry {
     for backend in ["ort", "tensorrt", "hailo", "rknn"] {
         r.not_compiled(NotCompiled {
             type_name: "detect",
-            variant: Some(Variant { key: "backend", value: backend }),
+            variant: Some(Variant {
+                key: "backend",
+                value: backend,
+            }),
             feature: backend,
             input: Some(PortKind::Frame),
             output: Some(PortKind::Detections),
@@ -58,7 +73,10 @@ pub fn registry() -> Registry {
     for sink in ["kafka", "mqtt"] {
         r.not_compiled(NotCompiled {
             type_name: "publish",
-            variant: Some(Variant { key: "sink", value: sink }),
+            variant: Some(Variant {
+                key: "sink",
+                value: sink,
+            }),
             feature: sink,
             input: Some(PortKind::Any),
             output: None,

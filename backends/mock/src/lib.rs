@@ -67,7 +67,11 @@ impl MockDetector {
         for y in 0..h {
             let Some(row) = frame.row(0, y) else { break };
             for (x, px) in row.chunks_exact(3).enumerate() {
-                let rgb = if swap { [px[2], px[1], px[0]] } else { [px[0], px[1], px[2]] };
+                let rgb = if swap {
+                    [px[2], px[1], px[0]]
+                } else {
+                    [px[0], px[1], px[2]]
+                };
                 if let Some(c) = PALETTE.iter().position(|(_, col)| *col == rgb) {
                     let a = &mut acc[c];
                     a.0 = a.0.min(x);
@@ -118,7 +122,14 @@ mod tests {
                 }
             }
         }
-        Frame::packed(Meta::now("s".into(), 0, 0), w as u32, h as u32, format, data.into()).unwrap()
+        Frame::packed(
+            Meta::now("s".into(), 0, 0),
+            w as u32,
+            h as u32,
+            format,
+            data.into(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -138,7 +149,15 @@ mod tests {
         let d = MockDetector::new().detect(&f).unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(&*d[0].label, "person");
-        assert_eq!(d[0].bbox, BBox { x: 0.1, y: 0.25, width: 0.4, height: 0.5 });
+        assert_eq!(
+            d[0].bbox,
+            BBox {
+                x: 0.1,
+                y: 0.25,
+                width: 0.4,
+                height: 0.5
+            }
+        );
         assert!((d[0].score - 14.0 / 16.0).abs() < 1e-6);
         assert_eq!(&*d[1].label, "car");
         assert_eq!(d[1].score, 1.0);
@@ -146,7 +165,17 @@ mod tests {
 
     #[test]
     fn rejects_other_formats() {
-        let f = Frame::packed(Meta::now("s".into(), 0, 0), 2, 2, PixelFormat::Gray, vec![0u8; 4].into()).unwrap();
-        assert_eq!(MockDetector::new().detect(&f), Err(MockError::Format(PixelFormat::Gray)));
+        let f = Frame::packed(
+            Meta::now("s".into(), 0, 0),
+            2,
+            2,
+            PixelFormat::Gray,
+            vec![0u8; 4].into(),
+        )
+        .unwrap();
+        assert_eq!(
+            MockDetector::new().detect(&f),
+            Err(MockError::Format(PixelFormat::Gray))
+        );
     }
 }

@@ -213,11 +213,19 @@ impl std::fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// The closest candidate to `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word_l = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&word_l, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&word_l, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| {
             let longest = word.len().max(c.len());
             *d <= 2.max(longest / 3)
@@ -241,7 +249,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("captur", ["capture", "publish"]), Some("capture"));
+        assert_eq!(
+            did_you_mean("captur", ["capture", "publish"]),
+            Some("capture")
+        );
         assert_eq!(did_you_mean("widht", ["width", "height"]), Some("width"));
         assert_eq!(did_you_mean("zzzzzz", ["capture", "publish"]), None);
     }

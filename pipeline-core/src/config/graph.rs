@@ -48,12 +48,18 @@ pub(crate) fn check(
                         phrase(want),
                         backticked(candidates.iter().copied())
                     ),
-                    None => format!("add `inputs = [\"...\"]` naming a stage that produces {}", phrase(want)),
+                    None => format!(
+                        "add `inputs = [\"...\"]` naming a stage that produces {}",
+                        phrase(want)
+                    ),
                 };
                 diags.push(
-                    Diagnostic::error(format!("stage `{}` has no inputs", st.id), Some(st.id_span.clone()))
-                        .label(format!("takes {}, but reads from no stage", phrase(want)))
-                        .help(help),
+                    Diagnostic::error(
+                        format!("stage `{}` has no inputs", st.id),
+                        Some(st.id_span.clone()),
+                    )
+                    .label(format!("takes {}, but reads from no stage", phrase(want)))
+                    .help(help),
                 );
             }
             _ => {}
@@ -63,9 +69,12 @@ pub(crate) fn check(
         for (name, span) in &st.inputs {
             if !seen.insert(name.as_str()) {
                 diags.push(
-                    Diagnostic::error(format!("`{name}` is listed twice in the inputs of `{}`", st.id), Some(span.clone()))
-                        .label("listed again here")
-                        .help("list each input stage once"),
+                    Diagnostic::error(
+                        format!("`{name}` is listed twice in the inputs of `{}`", st.id),
+                        Some(span.clone()),
+                    )
+                    .label("listed again here")
+                    .help("list each input stage once"),
                 );
                 continue;
             }
@@ -74,11 +83,17 @@ pub(crate) fn check(
                 let others: Vec<&str> = ids.iter().copied().filter(|i| *i != st.id).collect();
                 diags.push(
                     Diagnostic::error(
-                        format!("stage `{}` reads from `{name}`, which is not a stage in this file", st.id),
+                        format!(
+                            "stage `{}` reads from `{name}`, which is not a stage in this file",
+                            st.id
+                        ),
                         Some(span.clone()),
                     )
                     .label("no stage has this id")
-                    .maybe_help(did_you_mean(name, others.iter().copied()).map(|s| format!("did you mean `{s}`?")))
+                    .maybe_help(
+                        did_you_mean(name, others.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?")),
+                    )
                     .help(format!("stages in this file: {}", backticked(others))),
                 );
                 continue;
@@ -89,7 +104,10 @@ pub(crate) fn check(
             if up.role == Some(Role::Sink) {
                 diags.push(
                     Diagnostic::error(
-                        format!("stage `{}` reads from `{name}`, a sink with no output", st.id),
+                        format!(
+                            "stage `{}` reads from `{name}`, a sink with no output",
+                            st.id
+                        ),
                         Some(span.clone()),
                     )
                     .label("sinks produce nothing")
@@ -100,7 +118,15 @@ pub(crate) fn check(
             if let (Some(produced), Some(taken)) = (up.output_kind, st.input_kind)
                 && !taken.accepts(produced)
             {
-                diags.push(mismatch(registry, stages, st, up, span.clone(), produced, taken));
+                diags.push(mismatch(
+                    registry,
+                    stages,
+                    st,
+                    up,
+                    span.clone(),
+                    produced,
+                    taken,
+                ));
             }
         }
     }
@@ -130,11 +156,19 @@ pub(crate) fn check(
         .flat_map(|s| s.inputs.iter().map(|(n, _)| n.as_str()))
         .collect();
     for st in stages.iter().filter(|_| !dangling) {
-        if matches!(st.role, Some(Role::Source | Role::Transform)) && !consumed.contains(st.id.as_str()) {
+        if matches!(st.role, Some(Role::Source | Role::Transform))
+            && !consumed.contains(st.id.as_str())
+        {
             diags.push(
-                Diagnostic::warning(format!("the output of stage `{}` is not consumed", st.id), Some(st.id_span.clone()))
-                    .label("no stage lists this one in its `inputs`")
-                    .help(format!("add `\"{}\"` to the `inputs` of a later stage, or remove this stage", st.id)),
+                Diagnostic::warning(
+                    format!("the output of stage `{}` is not consumed", st.id),
+                    Some(st.id_span.clone()),
+                )
+                .label("no stage lists this one in its `inputs`")
+                .help(format!(
+                    "add `\"{}\"` to the `inputs` of a later stage, or remove this stage",
+                    st.id
+                )),
             );
         }
     }
@@ -216,14 +250,22 @@ fn mismatch(
 
 /// Finds every cycle (once each) with a depth-first search and reports it at the input that
 /// closes it.
-fn report_cycles(stages: &[ParsedStage], by_id: &BTreeMap<&str, &ParsedStage>, diags: &mut Diagnostics) {
+fn report_cycles(
+    stages: &[ParsedStage],
+    by_id: &BTreeMap<&str, &ParsedStage>,
+    diags: &mut Diagnostics,
+) {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
         Active,
         Done,
     }
-    let index: BTreeMap<&str, usize> = stages.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     let mut mark = vec![Mark::New; stages.len()];
     let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
     for start in 0..stages.len() {
@@ -242,7 +284,9 @@ fn report_cycles(stages: &[ParsedStage], by_id: &BTreeMap<&str, &ParsedStage>, d
             }
             let (name, span) = &inputs[*next];
             *next += 1;
-            let Some(&up) = index.get(name.as_str()) else { continue };
+            let Some(&up) = index.get(name.as_str()) else {
+                continue;
+            };
             if !by_id.contains_key(name.as_str()) {
                 continue;
             }
@@ -259,12 +303,19 @@ fn report_cycles(stages: &[ParsedStage], by_id: &BTreeMap<&str, &ParsedStage>, d
                     if reported.insert(key) {
                         // Data flows from input to reader: print in flow order.
                         cycle.reverse();
-                        let mut path: Vec<&str> = cycle.iter().map(|&i| stages[i].id.as_str()).collect();
+                        let mut path: Vec<&str> =
+                            cycle.iter().map(|&i| stages[i].id.as_str()).collect();
                         path.push(stages[cycle[0]].id.as_str());
                         diags.push(
-                            Diagnostic::error(format!("cycle: {}", path.join(" → ")), Some(span.clone()))
-                                .label(format!("`{}` reads from `{name}`, closing the cycle", stages[node].id))
-                                .help("data must flow one way: remove one of these inputs"),
+                            Diagnostic::error(
+                                format!("cycle: {}", path.join(" → ")),
+                                Some(span.clone()),
+                            )
+                            .label(format!(
+                                "`{}` reads from `{name}`, closing the cycle",
+                                stages[node].id
+                            ))
+                            .help("data must flow one way: remove one of these inputs"),
                         );
                     }
                 }

@@ -369,7 +369,10 @@ fn duplicate_stage_header(source: &str, span: Range<usize>) -> Option<(String, R
         return None;
     }
     let id = source.get(span.clone())?.to_string();
-    let header = &source[line_start..source[span.end..].find('\n').map_or(source.len(), |i| span.end + i)];
+    let header = &source[line_start
+        ..source[span.end..]
+            .find('\n')
+            .map_or(source.len(), |i| span.end + i)];
     let first_line = source.find(header.trim())?;
     if first_line >= line_start {
         return None;
@@ -386,9 +389,10 @@ struct PipelineMeta {
 
 impl PipelineMeta {
     fn default_for(file_name: &str) -> Self {
-        let name = Path::new(file_name)
-            .file_stem()
-            .map_or_else(|| "pipeline".to_string(), |s| s.to_string_lossy().into_owned());
+        let name = Path::new(file_name).file_stem().map_or_else(
+            || "pipeline".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         let device_id = std::fs::read_to_string("/etc/hostname")
             .ok()
             .map(|h| h.trim().to_string())
@@ -438,13 +442,21 @@ impl PipelineMeta {
 fn unknown_field(key: &str, span: Range<usize>, place: &str, fields: &[&str]) -> Diagnostic {
     Diagnostic::error(format!("unknown field `{key}` in {place}"), Some(span))
         .label("unknown field")
-        .maybe_help(did_you_mean(key, fields.iter().copied()).map(|s| format!("did you mean `{s}`?")))
-        .help(format!("valid fields: {}", backticked(fields.iter().copied())))
+        .maybe_help(
+            did_you_mean(key, fields.iter().copied()).map(|s| format!("did you mean `{s}`?")),
+        )
+        .help(format!(
+            "valid fields: {}",
+            backticked(fields.iter().copied())
+        ))
 }
 
 fn wrong_type(key: &str, expected: &str, v: &Spanned<DeValue<'_>>) -> Diagnostic {
     Diagnostic::error(format!("wrong value type for `{key}`"), Some(v.span()))
-        .label(format!("expected {expected}, found {}", article(v.get_ref().type_str())))
+        .label(format!(
+            "expected {expected}, found {}",
+            article(v.get_ref().type_str())
+        ))
         .help(format!("`{key}` takes {expected}"))
 }
 
@@ -498,7 +510,9 @@ fn parse_stage(
         diags.push(
             Diagnostic::error(format!("stage `{id}` must be a table"), Some(value.span()))
                 .label(format!("this is {}", article(value.get_ref().type_str())))
-                .help(format!("write the stage as `[stages.{id}]` followed by its options")),
+                .help(format!(
+                    "write the stage as `[stages.{id}]` followed by its options"
+                )),
         );
         return None;
     };
@@ -600,7 +614,11 @@ fn parse_stage(
             let values: Vec<&str> = registered
                 .iter()
                 .filter_map(|e| e.info.variant.map(|v| v.value))
-                .chain(not_compiled.iter().filter_map(|n| n.variant.map(|v| v.value)))
+                .chain(
+                    not_compiled
+                        .iter()
+                        .filter_map(|n| n.variant.map(|v| v.value)),
+                )
                 .collect();
             match table.remove_entry(vkey) {
                 None => {
@@ -614,23 +632,24 @@ fn parse_stage(
                     );
                     None
                 }
-                Some((_, v)) => match v.get_ref().as_str() {
-                    None => {
-                        diags.push(wrong_type(vkey, "a string", &v));
-                        None
-                    }
-                    Some(val) => {
-                        st.variant = Some((vkey.to_string(), val.to_string()));
-                        let found = registered
-                            .iter()
-                            .find(|e| e.info.variant.is_some_and(|x| x.value == val))
-                            .copied();
-                        if found.is_none() {
-                            if let Some(nc) = not_compiled
+                Some((_, v)) => {
+                    match v.get_ref().as_str() {
+                        None => {
+                            diags.push(wrong_type(vkey, "a string", &v));
+                            None
+                        }
+                        Some(val) => {
+                            st.variant = Some((vkey.to_string(), val.to_string()));
+                            let found = registered
                                 .iter()
-                                .find(|n| n.variant.is_some_and(|x| x.value == val))
-                            {
-                                diags.push(
+                                .find(|e| e.info.variant.is_some_and(|x| x.value == val))
+                                .copied();
+                            if found.is_none() {
+                                if let Some(nc) = not_compiled
+                                    .iter()
+                                    .find(|n| n.variant.is_some_and(|x| x.value == val))
+                                {
+                                    diags.push(
                                     Diagnostic::error(
                                         format!(
                                             "`{type_name}` with `{vkey} = \"{val}\"` is not compiled into this binary"
@@ -640,11 +659,11 @@ fn parse_stage(
                                     .label(format!("needs cargo feature `{}`", nc.feature))
                                     .help(format!("rebuild with `--features {}`", nc.feature)),
                                 );
-                                st.role = Some(role_of(nc.input, nc.output));
-                                st.input_kind = nc.input;
-                                st.output_kind = nc.output;
-                            } else {
-                                diags.push(
+                                    st.role = Some(role_of(nc.input, nc.output));
+                                    st.input_kind = nc.input;
+                                    st.output_kind = nc.output;
+                                } else {
+                                    diags.push(
                                     Diagnostic::error(
                                         format!("unknown {vkey} `{val}` for stage type `{type_name}`"),
                                         Some(v.span()),
@@ -656,11 +675,12 @@ fn parse_stage(
                                     )
                                     .help(format!("`{vkey}` is one of: {}", backticked(values))),
                                 );
+                                }
                             }
+                            found
                         }
-                        found
                     }
-                },
+                }
             }
         }
     };
@@ -712,7 +732,12 @@ fn parse_stage(
                     .find(|(_, (_, v))| v.start <= s.start && s.end <= v.end)
                     .map(|(k, _)| k.clone())
             });
-            let msg = e.message().lines().next().unwrap_or("invalid value").to_string();
+            let msg = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid value")
+                .to_string();
             let d = match (&field, span) {
                 (Some(f), Some(span)) => Diagnostic::error(
                     format!("invalid value for `{f}` in {place}"),
@@ -773,7 +798,11 @@ fn read_inputs(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Vec<(String
             for item in items.iter() {
                 match item.get_ref().as_str() {
                     Some(s) => out.push((s.to_string(), item.span())),
-                    None => diags.push(wrong_type("inputs", "an array of stage ids (strings)", item)),
+                    None => diags.push(wrong_type(
+                        "inputs",
+                        "an array of stage ids (strings)",
+                        item,
+                    )),
                 }
             }
         }
@@ -802,9 +831,11 @@ fn read_queue(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Option<Queue
     let mut ok = true;
     for (k, val) in t.iter() {
         match k.get_ref().as_ref_str() {
-            "capacity" => match val.get_ref().as_integer().and_then(|i| {
-                i64::from_str_radix(i.as_str(), i.radix()).ok()
-            }) {
+            "capacity" => match val
+                .get_ref()
+                .as_integer()
+                .and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok())
+            {
                 Some(n) if n >= 1 => capacity = Some(n as usize),
                 Some(_) => {
                     ok = false;
@@ -819,12 +850,13 @@ fn read_queue(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Option<Queue
                     diags.push(wrong_type("capacity", "a positive integer", val));
                 }
             },
-            "policy" => match val.get_ref().as_str() {
-                Some("block") => policy = Some(QueuePolicy::Block),
-                Some("drop_oldest") => policy = Some(QueuePolicy::DropOldest),
-                Some(other) => {
-                    ok = false;
-                    diags.push(
+            "policy" => {
+                match val.get_ref().as_str() {
+                    Some("block") => policy = Some(QueuePolicy::Block),
+                    Some("drop_oldest") => policy = Some(QueuePolicy::DropOldest),
+                    Some(other) => {
+                        ok = false;
+                        diags.push(
                         Diagnostic::error(format!("unknown queue policy `{other}`"), Some(val.span()))
                             .label("not a queue policy")
                             .maybe_help(
@@ -833,12 +865,13 @@ fn read_queue(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Option<Queue
                             )
                             .help("`policy` is `block` (lose nothing) or `drop_oldest` (stay real-time)"),
                     );
+                    }
+                    None => {
+                        ok = false;
+                        diags.push(wrong_type("policy", "a string", val));
+                    }
                 }
-                None => {
-                    ok = false;
-                    diags.push(wrong_type("policy", "a string", val));
-                }
-            },
+            }
             other => {
                 ok = false;
                 diags.push(unknown_field(other, k.span(), "`queue`", &FIELDS));

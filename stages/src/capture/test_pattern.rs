@@ -127,7 +127,10 @@ fn bounce(p: i64, range: i64) -> i64 {
 
 fn movers(cfg: &TestPatternConfig) -> Vec<Mover> {
     // A small LCG: deterministic, no dependency, good enough to scatter rectangles.
-    let mut state = cfg.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = cfg
+        .seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move |n: u64| {
         state = state
             .wrapping_mul(6364136223846793005)
@@ -199,14 +202,20 @@ impl TestPattern {
 
     fn render(&self, seq: u64) -> Vec<u8> {
         let (w, h) = (self.cfg.width as usize, self.cfg.height as usize);
-        let bpp = if self.cfg.format == PixelFormat::Gray { 1 } else { 3 };
+        let bpp = if self.cfg.format == PixelFormat::Gray {
+            1
+        } else {
+            3
+        };
         let mut data = vec![BACKGROUND; w * h * bpp];
         for (i, m) in self.movers.iter().enumerate() {
             let (x, y) = m.at(seq, self.cfg.width, self.cfg.height);
             let rgb = PALETTE[i].1;
             let px: Vec<u8> = match self.cfg.format {
                 PixelFormat::Bgr => vec![rgb[2], rgb[1], rgb[0]],
-                PixelFormat::Gray => vec![((rgb[0] as u32 * 77 + rgb[1] as u32 * 150 + rgb[2] as u32 * 29) >> 8) as u8],
+                PixelFormat::Gray => vec![
+                    ((rgb[0] as u32 * 77 + rgb[1] as u32 * 150 + rgb[2] as u32 * 29) >> 8) as u8,
+                ],
                 _ => rgb.to_vec(),
             };
             let (x, y, mw, mh) = (x as usize, y as usize, m.w as usize, m.h as usize);
@@ -234,17 +243,36 @@ impl Source for TestPattern {
         let mut inv = Invalid::new();
         for (field, v) in [("width", cfg.width), ("height", cfg.height)] {
             if !(16..=8192).contains(&v) {
-                inv.field(field, format!("{v} is out of range"), Some(format!("`{field}` must be between 16 and 8192 pixels")));
+                inv.field(
+                    field,
+                    format!("{v} is out of range"),
+                    Some(format!("`{field}` must be between 16 and 8192 pixels")),
+                );
             }
         }
         if !(cfg.fps.is_finite() && cfg.fps > 0.0 && cfg.fps <= 1000.0) {
-            inv.field("fps", format!("{} is not a usable frame rate", cfg.fps), Some("`fps` must be above 0 and at most 1000".into()));
+            inv.field(
+                "fps",
+                format!("{} is not a usable frame rate", cfg.fps),
+                Some("`fps` must be above 0 and at most 1000".into()),
+            );
         }
         if !(1..=PALETTE.len()).contains(&cfg.objects) {
-            inv.field("objects", format!("{} objects", cfg.objects), Some(format!("`objects` must be between 1 and {}", PALETTE.len())));
+            inv.field(
+                "objects",
+                format!("{} objects", cfg.objects),
+                Some(format!("`objects` must be between 1 and {}", PALETTE.len())),
+            );
         }
-        if !matches!(cfg.format, PixelFormat::Rgb | PixelFormat::Bgr | PixelFormat::Gray) {
-            inv.field("format", format!("{:?} is not drawn by the test pattern", cfg.format), Some("use `rgb`, `bgr` or `gray`".into()));
+        if !matches!(
+            cfg.format,
+            PixelFormat::Rgb | PixelFormat::Bgr | PixelFormat::Gray
+        ) {
+            inv.field(
+                "format",
+                format!("{:?} is not drawn by the test pattern", cfg.format),
+                Some("use `rgb`, `bgr` or `gray`".into()),
+            );
         }
         inv.into_result()
     }
@@ -328,22 +356,44 @@ mod tests {
             let found = det.detect(f).unwrap();
             let truth = TestPattern::boxes_at(&cfg(), f.meta.seq);
             assert_eq!(found.len(), 1);
-            assert!(found[0].bbox.iou(&truth[0].1) > 0.99, "{:?} vs {:?}", found[0].bbox, truth[0].1);
+            assert!(
+                found[0].bbox.iou(&truth[0].1) > 0.99,
+                "{:?} vs {:?}",
+                found[0].bbox,
+                truth[0].1
+            );
         }
     }
 
     #[test]
     fn validate_reports_every_bad_field() {
-        let bad = TestPatternConfig { width: 4, fps: 0.0, objects: 9, ..Default::default() };
+        let bad = TestPatternConfig {
+            width: 4,
+            fps: 0.0,
+            objects: 9,
+            ..Default::default()
+        };
         let err = TestPattern::validate(&bad).unwrap_err();
-        let fields: Vec<_> = err.problems.iter().filter_map(|p| p.field.as_deref()).collect();
+        let fields: Vec<_> = err
+            .problems
+            .iter()
+            .filter_map(|p| p.field.as_deref())
+            .collect();
         assert_eq!(fields, ["width", "fps", "objects"]);
     }
 
     #[test]
     fn realtime_source_stops_on_request() {
         let ctx = BuildCtx::for_stage("cam");
-        let mut tp = TestPattern::build(TestPatternConfig { fps: 0.5, realtime: true, ..cfg() }, &ctx).unwrap();
+        let mut tp = TestPattern::build(
+            TestPatternConfig {
+                fps: 0.5,
+                realtime: true,
+                ..cfg()
+            },
+            &ctx,
+        )
+        .unwrap();
         assert!(tp.next().unwrap().is_some()); // frame 0 is due at once
         ctx.stop.stop();
         assert!(tp.next().unwrap().is_none()); // frame 1 would be due in 2 s

@@ -82,16 +82,27 @@ impl Transform for MockDetect {
                     inv.field(
                         "classes",
                         format!("unknown class `{c}`"),
-                        Some(format!("the mock backend knows: {}", edgeflow_core::config::backticked(known.iter().copied()))),
+                        Some(format!(
+                            "the mock backend knows: {}",
+                            edgeflow_core::config::backticked(known.iter().copied())
+                        )),
                     );
                 }
             }
         }
         if !(0.0..=1.0).contains(&cfg.score_threshold) {
-            inv.field("score_threshold", format!("{} is not in 0..1", cfg.score_threshold), Some("use a value between 0 and 1".into()));
+            inv.field(
+                "score_threshold",
+                format!("{} is not in 0..1", cfg.score_threshold),
+                Some("use a value between 0 and 1".into()),
+            );
         }
         if cfg.every_nth_frame == 0 {
-            inv.field("every_nth_frame", "0 would skip every frame", Some("use 1 to analyse every frame".into()));
+            inv.field(
+                "every_nth_frame",
+                "0 would skip every frame",
+                Some("use 1 to analyse every frame".into()),
+            );
         }
         inv.into_result()
     }
@@ -100,7 +111,11 @@ impl Transform for MockDetect {
         Self::validate(&cfg).map_err(|e| BuildError::new(e.to_string()))?;
         let keep = PALETTE
             .iter()
-            .map(|(l, _)| cfg.classes.as_ref().is_none_or(|c| c.iter().any(|x| x == l)))
+            .map(|(l, _)| {
+                cfg.classes
+                    .as_ref()
+                    .is_none_or(|c| c.iter().any(|x| x == l))
+            })
             .collect();
         Ok(MockDetect {
             detector: MockDetector::new(),
@@ -111,10 +126,13 @@ impl Transform for MockDetect {
     }
 
     fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
-        if frame.meta.seq % self.every != 0 {
+        if !frame.meta.seq.is_multiple_of(self.every) {
             return Ok(());
         }
-        let found = self.detector.detect(&frame).map_err(StageError::transient)?;
+        let found = self
+            .detector
+            .detect(&frame)
+            .map_err(StageError::transient)?;
         out.push(Detections {
             frame_width: frame.width,
             frame_height: frame.height,
@@ -136,32 +154,65 @@ mod tests {
     use edgeflow_core::{Meta, PixelFormat};
 
     fn frames(n: usize, objects: usize) -> Vec<Frame> {
-        let cfg = TestPatternConfig { width: 128, height: 96, count: Some(n as u64), objects, ..Default::default() };
+        let cfg = TestPatternConfig {
+            width: 128,
+            height: 96,
+            count: Some(n as u64),
+            objects,
+            ..Default::default()
+        };
         run_source::<TestPattern>(cfg, n).unwrap()
     }
 
     #[test]
     fn filters_classes_and_skips_frames() {
-        let cfg: MockDetectConfig = config_from_toml("classes = [\"car\"]\nevery_nth_frame = 2\nscore_threshold = 0.0").unwrap();
+        let cfg: MockDetectConfig =
+            config_from_toml("classes = [\"car\"]\nevery_nth_frame = 2\nscore_threshold = 0.0")
+                .unwrap();
         let out = run_transform::<MockDetect>(cfg, frames(6, 3)).unwrap();
-        assert_eq!(out.iter().map(|d| d.meta.seq).collect::<Vec<_>>(), [0, 2, 4]);
-        assert!(out.iter().all(|d| d.detections.iter().all(|x| &*x.label == "car")));
+        assert_eq!(
+            out.iter().map(|d| d.meta.seq).collect::<Vec<_>>(),
+            [0, 2, 4]
+        );
+        assert!(
+            out.iter()
+                .all(|d| d.detections.iter().all(|x| &*x.label == "car"))
+        );
         assert!(out.iter().all(|d| d.detections.len() == 1));
     }
 
     #[test]
     fn non_rgb_frame_is_a_transient_error() {
         let cfg: MockDetectConfig = config_from_toml("").unwrap();
-        let f = Frame::packed(Meta::now("s".into(), 0, 0), 2, 2, PixelFormat::Gray, vec![0u8; 4].into()).unwrap();
+        let f = Frame::packed(
+            Meta::now("s".into(), 0, 0),
+            2,
+            2,
+            PixelFormat::Gray,
+            vec![0u8; 4].into(),
+        )
+        .unwrap();
         let err = run_transform::<MockDetect>(cfg, [f]).unwrap_err();
-        assert!(matches!(err, edgeflow_core::testing::HarnessError::Stage(StageError::Transient(_))), "{err}");
+        assert!(
+            matches!(
+                err,
+                edgeflow_core::testing::HarnessError::Stage(StageError::Transient(_))
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn validate_names_bad_fields() {
-        let cfg: MockDetectConfig = config_from_toml("classes = [\"unicorn\"]\nscore_threshold = 2.0\nevery_nth_frame = 0").unwrap();
+        let cfg: MockDetectConfig =
+            config_from_toml("classes = [\"unicorn\"]\nscore_threshold = 2.0\nevery_nth_frame = 0")
+                .unwrap();
         let err = MockDetect::validate(&cfg).unwrap_err();
-        let fields: Vec<_> = err.problems.iter().filter_map(|p| p.field.as_deref()).collect();
+        let fields: Vec<_> = err
+            .problems
+            .iter()
+            .filter_map(|p| p.field.as_deref())
+            .collect();
         assert_eq!(fields, ["classes", "score_threshold", "every_nth_frame"]);
     }
 }

@@ -7,7 +7,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Meta, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{
+    BuildCtx, BuildError, Invalid, Message, Meta, Sink, StageError, StageInfo, Variant,
+};
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON event schema.
@@ -66,18 +68,39 @@ struct Envelope<'a, T: Serialize> {
 
 /// The JSON object published for `msg` from device `device_id`.
 pub fn to_json(device_id: &str, msg: &Message) -> Result<String, serde_json::Error> {
-    fn env<T: Serialize>(device_id: &str, kind: &'static str, meta: &Meta, persons: Option<usize>, body: &T) -> Result<String, serde_json::Error> {
-        serde_json::to_string(&Envelope { schema_version: SCHEMA_VERSION, kind, device_id, meta, persons_detected: persons, body })
+    fn env<T: Serialize>(
+        device_id: &str,
+        kind: &'static str,
+        meta: &Meta,
+        persons: Option<usize>,
+        body: &T,
+    ) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&Envelope {
+            schema_version: SCHEMA_VERSION,
+            kind,
+            device_id,
+            meta,
+            persons_detected: persons,
+            body,
+        })
     }
     match msg {
         Message::Packet(p) => env(device_id, "packet", &p.meta, None, p),
         Message::Frame(f) => env(device_id, "frame", &f.meta, None, f),
         Message::Detections(d) => {
-            let persons = d.detections.iter().filter(|x| &*x.label == "person").count();
+            let persons = d
+                .detections
+                .iter()
+                .filter(|x| &*x.label == "person")
+                .count();
             env(device_id, "detections", &d.meta, Some(persons), d)
         }
         Message::Tracks(t) => {
-            let persons = t.tracks.iter().filter(|x| &*x.detection.label == "person").count();
+            let persons = t
+                .tracks
+                .iter()
+                .filter(|x| &*x.detection.label == "person")
+                .count();
             env(device_id, "tracks", &t.meta, Some(persons), t)
         }
         Message::ZoneEvents(z) => env(device_id, "zone_events", &z.meta, None, z),
@@ -102,7 +125,8 @@ impl JsonLines {
 
     fn truncate_once(&mut self) -> Result<(), StageError> {
         if let Some(f) = self.truncate.take() {
-            f.set_len(0).map_err(|e| StageError::fatal(format!("cannot truncate {}: {e}", self.target)))?;
+            f.set_len(0)
+                .map_err(|e| StageError::fatal(format!("cannot truncate {}: {e}", self.target)))?;
         }
         Ok(())
     }
@@ -115,10 +139,18 @@ impl Sink for JsonLines {
     fn validate(cfg: &Self::Config) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
         if cfg.path.trim().is_empty() {
-            inv.field("path", "the path is empty", Some("use `-` for standard output or name a file".into()));
+            inv.field(
+                "path",
+                "the path is empty",
+                Some("use `-` for standard output or name a file".into()),
+            );
         }
         if cfg.path == "-" && cfg.append {
-            inv.field("append", "standard output cannot be appended to", Some("remove `append` or set a `path`".into()));
+            inv.field(
+                "append",
+                "standard output cannot be appended to",
+                Some("remove `append` or set a `path`".into()),
+            );
         }
         inv.into_result()
     }
@@ -134,17 +166,28 @@ impl Sink for JsonLines {
             let file: std::io::Result<File> = if cfg.append {
                 OpenOptions::new().create(true).append(true).open(&path)
             } else {
-                OpenOptions::new().create(true).write(true).truncate(false).open(&path)
+                OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)
             };
             let file = file.map_err(|e| {
                 let help = match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() && !p.exists() => format!("create the directory {} first", p.display()),
+                    Some(p) if !p.as_os_str().is_empty() && !p.exists() => {
+                        format!("create the directory {} first", p.display())
+                    }
                     _ => "check the path and its permissions".to_string(),
                 };
-                BuildError::new(format!("cannot open {} for writing: {e}", path.display())).with_help(help).with_source(e)
+                BuildError::new(format!("cannot open {} for writing: {e}", path.display()))
+                    .with_help(help)
+                    .with_source(e)
             })?;
-            if !cfg.append {
-                truncate = Some(file.try_clone().map_err(|e| BuildError::new(format!("cannot open {}: {e}", path.display())))?);
+            // Devices and pipes (`/dev/null`, a FIFO) have nothing to truncate.
+            if !cfg.append && file.metadata().is_ok_and(|m| m.is_file()) {
+                truncate = Some(file.try_clone().map_err(|e| {
+                    BuildError::new(format!("cannot open {}: {e}", path.display()))
+                })?);
             }
             Box::new(file)
         };
@@ -160,14 +203,17 @@ impl Sink for JsonLines {
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
         self.truncate_once()?;
         let line = to_json(&self.device_id, &msg).map_err(StageError::transient)?;
-        writeln!(self.out, "{line}").map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
+        writeln!(self.out, "{line}")
+            .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
         self.written += 1;
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
         self.truncate_once()?;
-        self.out.flush().map_err(|e| StageError::fatal(format!("cannot flush {}: {e}", self.target)))
+        self.out
+            .flush()
+            .map_err(|e| StageError::fatal(format!("cannot flush {}: {e}", self.target)))
     }
 }
 
@@ -182,20 +228,35 @@ mod tests {
             class_id: 0,
             label: label.into(),
             score: 0.75,
-            bbox: BBox { x: 0.25, y: 0.5, width: 0.125, height: 0.25 },
+            bbox: BBox {
+                x: 0.25,
+                y: 0.5,
+                width: 0.125,
+                height: 0.25,
+            },
         };
-        Detections { meta: Meta::now("cam".into(), 7, 700), frame_width: 64, frame_height: 48, detections: vec![d("person"), d("car")] }.into_message()
+        Detections {
+            meta: Meta::now("cam".into(), 7, 700),
+            frame_width: 64,
+            frame_height: 48,
+            detections: vec![d("person"), d("car")],
+        }
+        .into_message()
     }
 
     #[test]
     fn writes_one_object_per_message() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.jsonl");
-        let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
+        let cfg: JsonLinesConfig =
+            config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
         let sink = run_sink::<JsonLines>(cfg, [detections(), detections()]).unwrap();
         assert_eq!(sink.written(), 2);
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         let v = &lines[0];
         assert_eq!(v["kind"], "detections");
@@ -215,7 +276,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.jsonl");
         std::fs::write(&path, "{\"old\":true}\n").unwrap();
-        let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}\nappend = true", path.display().to_string())).unwrap();
+        let cfg: JsonLinesConfig = config_from_toml(&format!(
+            "path = {:?}\nappend = true",
+            path.display().to_string()
+        ))
+        .unwrap();
         run_sink::<JsonLines>(cfg, [detections()]).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
     }
@@ -225,10 +290,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.jsonl");
         std::fs::write(&path, "old line that is long\n").unwrap();
-        let cfg: JsonLinesConfig = config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
+        let cfg: JsonLinesConfig =
+            config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
         // Building (as `validate --deep` does) keeps the file as it is.
         drop(JsonLines::build(cfg.clone(), &BuildCtx::for_stage("out")).unwrap());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old line that is long\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "old line that is long\n"
+        );
         run_sink::<JsonLines>(cfg, [detections()]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1);
@@ -236,11 +305,22 @@ mod tests {
     }
 
     #[test]
+    fn devices_and_pipes_are_written_without_truncation() {
+        let cfg: JsonLinesConfig = config_from_toml("path = \"/dev/null\"").unwrap();
+        let sink = run_sink::<JsonLines>(cfg, [detections()]).unwrap();
+        assert_eq!(sink.written(), 1);
+    }
+
+    #[test]
     fn missing_directory_is_a_build_error_with_help() {
-        let cfg: JsonLinesConfig = config_from_toml("path = \"/nonexistent-dir/x/e.jsonl\"").unwrap();
+        let cfg: JsonLinesConfig =
+            config_from_toml("path = \"/nonexistent-dir/x/e.jsonl\"").unwrap();
         match run_sink::<JsonLines>(cfg, []) {
             Err(HarnessError::Build(e)) => {
-                assert!(e.message.contains("cannot open /nonexistent-dir/x/e.jsonl"), "{e}");
+                assert!(
+                    e.message.contains("cannot open /nonexistent-dir/x/e.jsonl"),
+                    "{e}"
+                );
                 assert!(e.help.unwrap().contains("create the directory"));
             }
             other => panic!("expected a build error, got {:?}", other.map(|_| ())),
@@ -251,15 +331,30 @@ mod tests {
     fn write_failure_is_fatal() {
         // /dev/full accepts the open and fails every write with ENOSPC.
         let cfg: JsonLinesConfig = config_from_toml("path = \"/dev/full\"\nappend = true").unwrap();
-        let err = run_sink::<JsonLines>(cfg, [detections()]).map(|_| ()).unwrap_err();
-        assert!(matches!(err, HarnessError::Stage(StageError::Fatal(_))), "{err}");
+        let err = run_sink::<JsonLines>(cfg, [detections()])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(err, HarnessError::Stage(StageError::Fatal(_))),
+            "{err}"
+        );
     }
 
     #[test]
     fn validate_rejects_empty_path_and_stdout_append() {
         let cfg: JsonLinesConfig = config_from_toml("path = \"\"").unwrap();
-        assert_eq!(JsonLines::validate(&cfg).unwrap_err().problems[0].field.as_deref(), Some("path"));
+        assert_eq!(
+            JsonLines::validate(&cfg).unwrap_err().problems[0]
+                .field
+                .as_deref(),
+            Some("path")
+        );
         let cfg: JsonLinesConfig = config_from_toml("append = true").unwrap();
-        assert_eq!(JsonLines::validate(&cfg).unwrap_err().problems[0].field.as_deref(), Some("append"));
+        assert_eq!(
+            JsonLines::validate(&cfg).unwrap_err().problems[0]
+                .field
+                .as_deref(),
+            Some("append")
+        );
     }
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, and every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "every shipped pipeline validates (deep, warnings denied)"
+cargo run --quiet --locked -- validate --deep --deny-warnings pipelines/*.toml
