@@ -290,6 +290,15 @@ fn json_logs_are_json() {
 
 #[test]
 fn sigint_stops_drains_and_flushes() {
+    interrupt_stops_drains_and_flushes("-INT");
+}
+
+#[test]
+fn sigterm_stops_drains_and_flushes() {
+    interrupt_stops_drains_and_flushes("-TERM");
+}
+
+fn interrupt_stops_drains_and_flushes(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let p = write_pipeline(

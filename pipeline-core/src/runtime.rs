@@ -397,14 +397,14 @@ struct RateLimitedLog {
 }
 
 impl RateLimitedLog {
-    fn transient(&mut self, stage: &str, err: &StageError) {
-        let now = Instant::now();
+    /// Log `err` unless one was logged less than a second before `now`; `true` if logged.
+    fn transient(&mut self, stage: &str, err: &StageError, now: Instant) -> bool {
         if self
             .last
             .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
         {
             self.suppressed += 1;
-            return;
+            return false;
         }
         tracing::warn!(
             stage,
@@ -413,6 +413,7 @@ impl RateLimitedLog {
         );
         self.last = Some(now);
         self.suppressed = 0;
+        true
     }
 }
 
@@ -445,7 +446,7 @@ impl Worker {
             true
         } else {
             self.metrics.transient_errors.inc();
-            self.log.transient(&self.id, &err);
+            self.log.transient(&self.id, &err, Instant::now());
             false
         }
     }
@@ -573,4 +574,23 @@ pub fn check_build(spec: PipelineSpec) -> Vec<RuntimeError> {
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_are_logged_at_most_once_a_second() {
+        let mut log = RateLimitedLog::default();
+        let err = StageError::transient("bad frame");
+        let t0 = Instant::now();
+        assert!(log.transient("s", &err, t0));
+        for ms in [1, 10, 500, 999] {
+            assert!(!log.transient("s", &err, t0 + Duration::from_millis(ms)));
+        }
+        assert_eq!(log.suppressed, 4);
+        assert!(log.transient("s", &err, t0 + Duration::from_millis(1000)));
+        assert_eq!(log.suppressed, 0);
+    }
 }

@@ -178,7 +178,8 @@ pub struct BuildCtx {
     pub pipeline: Arc<str>,
     /// The device id events are stamped with.
     pub device_id: Arc<str>,
-    /// Directory that relative paths in the config are resolved against.
+    /// Directory of the pipeline file. Relative paths in configs are relative to the working
+    /// directory, like any command-line tool's; this is for stages that want more.
     pub base_dir: PathBuf,
     /// Fires when the pipeline is stopping.
     pub stop: StopSignal,
@@ -193,16 +194,6 @@ impl BuildCtx {
             device_id: "test-device".into(),
             base_dir: PathBuf::from("."),
             stop: StopSignal::new(),
-        }
-    }
-
-    /// `path` resolved against the config file's directory (absolute paths stay as they are).
-    pub fn resolve(&self, path: &str) -> PathBuf {
-        let p = PathBuf::from(path);
-        if p.is_absolute() {
-            p
-        } else {
-            self.base_dir.join(p)
         }
     }
 }

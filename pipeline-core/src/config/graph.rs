@@ -34,6 +34,16 @@ pub(crate) fn check(
                         .help("remove `inputs` from this stage"),
                     );
                 }
+                if let Some(span) = &st.queue_key_span {
+                    diags.push(
+                        Diagnostic::error(
+                            format!("stage `{}` is a source and has no input queue", st.id),
+                            Some(span.clone()),
+                        )
+                        .label("a queue belongs to the stage that reads")
+                        .help("move `queue` to the stages that list this one in their `inputs`"),
+                    );
+                }
             }
             Some(Role::Transform | Role::Sink) if st.inputs.is_empty() && !st.inputs_invalid => {
                 let want = st.input_kind.unwrap_or(PortKind::Any);

@@ -482,6 +482,7 @@ pub(crate) struct ParsedStage {
     /// `inputs` was present but not a list of strings (already reported).
     pub(crate) inputs_invalid: bool,
     pub(crate) queue: Option<QueueOverride>,
+    pub(crate) queue_key_span: Option<Range<usize>>,
     pub(crate) configured: Option<Box<dyn ConfiguredStage>>,
     /// The type or variant could not be resolved (graph checks stay quiet about it).
     pub(crate) unresolved: bool,
@@ -529,6 +530,7 @@ fn parse_stage(
         inputs_key_span: None,
         inputs_invalid: false,
         queue: None,
+        queue_key_span: None,
         configured: None,
         unresolved: false,
     };
@@ -540,7 +542,8 @@ fn parse_stage(
         st.inputs = read_inputs(&v, diags);
         st.inputs_invalid = diags.error_count() > before;
     }
-    if let Some((_, v)) = table.remove_entry("queue") {
+    if let Some((k, v)) = table.remove_entry("queue") {
+        st.queue_key_span = Some(k.span());
         st.queue = read_queue(&v, diags);
     }
 
@@ -707,8 +710,10 @@ fn parse_stage(
         Some(v) => format!("stage `{id}` ({type_name}, {} = \"{}\")", v.key, v.value),
         None => format!("stage `{id}` ({type_name})"),
     };
+    // A config whose field list cannot be probed (serde `flatten`) is left to serde.
     let unknown: Vec<(String, Range<usize>)> = table
         .iter()
+        .filter(|_| !fields.is_empty())
         .filter(|(k, _)| !fields.contains(&k.get_ref().as_ref_str()))
         .map(|(k, _)| (k.get_ref().to_string(), k.span()))
         .collect();
