@@ -318,7 +318,7 @@ fn interrupt_stops_drains_and_flushes(signal: &str) {
     // time), then interrupt it like Ctrl-C does.
     std::thread::sleep(Duration::from_millis(700));
     let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
