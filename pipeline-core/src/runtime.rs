@@ -112,13 +112,13 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// Build every stage of a checked pipeline (opens files, models, devices).
-    pub fn build(spec: PipelineSpec, options: RunOptions) -> Result<Pipeline, RuntimeError> {
+    pub fn build(mut spec: PipelineSpec, options: RunOptions) -> Result<Pipeline, RuntimeError> {
         let metrics = Arc::new(PipelineMetrics::new(&spec.name)?);
         let stop = StopSignal::new();
         let ids: Vec<String> = spec.stages.iter().map(|s| s.id.clone()).collect();
         let mut expected: Option<u64> = Some(0);
         let mut nodes = Vec::with_capacity(spec.stages.len());
-        for st in spec.stages {
+        for st in std::mem::take(&mut spec.stages) {
             if st.role == Role::Source {
                 let len = match (st.configured.expected_len(), options.max_frames) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -126,13 +126,7 @@ impl Pipeline {
                 };
                 expected = expected.zip(len).map(|(a, b)| a + b);
             }
-            let ctx = BuildCtx {
-                stage_id: st.id.as_str().into(),
-                pipeline: spec.name.as_str().into(),
-                device_id: spec.device_id.as_str().into(),
-                base_dir: spec.base_dir.clone(),
-                stop: stop.clone(),
-            };
+            let ctx = build_ctx(&spec, &st.id, &stop);
             let stage = st
                 .configured
                 .build(&ctx)
@@ -553,19 +547,24 @@ impl Worker {
     }
 }
 
+/// What stage `id` of `spec` is told when it is built.
+fn build_ctx(spec: &PipelineSpec, id: &str, stop: &StopSignal) -> BuildCtx {
+    BuildCtx {
+        stage_id: id.into(),
+        pipeline: spec.name.as_str().into(),
+        device_id: spec.device_id.as_str().into(),
+        base_dir: spec.base_dir.clone(),
+        stop: stop.clone(),
+    }
+}
+
 /// Build every stage of a checked pipeline and close it again (`validate --deep`); returns
 /// every stage that failed to build, not just the first.
-pub fn check_build(spec: PipelineSpec) -> Vec<RuntimeError> {
+pub fn check_build(mut spec: PipelineSpec) -> Vec<RuntimeError> {
     let stop = StopSignal::new();
     let mut failures = Vec::new();
-    for st in spec.stages {
-        let ctx = BuildCtx {
-            stage_id: st.id.as_str().into(),
-            pipeline: spec.name.as_str().into(),
-            device_id: spec.device_id.as_str().into(),
-            base_dir: spec.base_dir.clone(),
-            stop: stop.clone(),
-        };
+    for st in std::mem::take(&mut spec.stages) {
+        let ctx = build_ctx(&spec, &st.id, &stop);
         if let Err(error) = st.configured.build(&ctx) {
             failures.push(RuntimeError::Build {
                 stage: st.id,
