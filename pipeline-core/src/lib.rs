@@ -20,11 +20,12 @@ pub use config::{
 };
 pub use message::{
     BBox, Detection, Detections, Frame, FrameError, Message, Meta, Packet, PixelFormat, Plane,
-    Port, PortKind, Track, Tracks, ZoneEvent, ZoneEventKind, ZoneEvents,
+    Port, PortKind, StreamState, StreamStatus, Track, Tracks, ZoneEvent, ZoneEventKind,
+    ZoneEvents,
 };
 pub use registry::{NotCompiled, Registry, Role, StageInfo, Variant};
 pub use runtime::{Pipeline, RunHandle, RunOptions, RunReport, RuntimeError, StageFailure};
 pub use stage::{
-    BoxError, BuildCtx, BuildError, Emit, Invalid, Problem, Sink, Source, StageError, StopSignal,
-    Transform,
+    BoxError, BuildCtx, BuildError, BuildPurpose, Emit, Invalid, Notes, Problem, Sink, Source,
+    SourceEvent, StageError, StopSignal, Transform,
 };

@@ -72,6 +72,8 @@ pub enum PortKind {
     ZoneEvents,
     /// Any of the above (inputs only: a sink that takes every kind).
     Any,
+    /// A stream status report: not an edge type; it passes through every stage to the sinks.
+    Status,
 }
 
 impl PortKind {
@@ -89,6 +91,7 @@ impl PortKind {
             PortKind::Tracks => "Tracks",
             PortKind::ZoneEvents => "ZoneEvents",
             PortKind::Any => "any",
+            PortKind::Status => "StreamStatus",
         }
     }
 }
@@ -458,6 +461,37 @@ pub struct ZoneEvents {
     pub occupancy: Vec<(Arc<str>, u32)>,
 }
 
+/// The state of a live stream, as its source reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// Opening the connection.
+    Connecting,
+    /// Frames are arriving.
+    Live,
+    /// No frame arrived within the stall timeout.
+    Stalled,
+    /// Waiting before the next connection attempt.
+    Reconnecting,
+    /// The source has stopped for good.
+    Ended,
+}
+
+/// A stream status report. Every stage passes it on untouched, so publishers can send it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamStatus {
+    /// The stream, and the last frame seen before this report (`seq`, `pts_ns`).
+    #[serde(skip)]
+    pub meta: Meta,
+    /// The new state.
+    pub state: StreamState,
+    /// Connection attempt number since the stream was last live (0 when live).
+    pub attempt: u32,
+    /// Why (an error message, the wait before reconnecting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Any message, as it travels on an edge.
 #[derive(Clone, Debug)]
 pub enum Message {
@@ -471,6 +505,8 @@ pub enum Message {
     Tracks(Tracks),
     /// Zone events of one frame.
     ZoneEvents(ZoneEvents),
+    /// A stream status report (passes through every stage).
+    Status(StreamStatus),
 }
 
 impl Message {
@@ -482,6 +518,7 @@ impl Message {
             Message::Detections(_) => PortKind::Detections,
             Message::Tracks(_) => PortKind::Tracks,
             Message::ZoneEvents(_) => PortKind::ZoneEvents,
+            Message::Status(_) => PortKind::Status,
         }
     }
 
@@ -493,6 +530,7 @@ impl Message {
             Message::Detections(m) => &m.meta,
             Message::Tracks(m) => &m.meta,
             Message::ZoneEvents(m) => &m.meta,
+            Message::Status(m) => &m.meta,
         }
     }
 }

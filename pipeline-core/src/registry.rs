@@ -13,7 +13,9 @@ use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
 use crate::message::{Message, Port, PortKind};
-use crate::stage::{BuildCtx, BuildError, Emit, Invalid, Sink, Source, StageError, Transform};
+use crate::stage::{
+    BuildCtx, BuildError, Emit, Invalid, Sink, Source, SourceEvent, StageError, Transform,
+};
 
 /// A stage's role in the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,7 +360,13 @@ impl<S: Source> ConfiguredStage for ConfiguredSource<S> {
 
 impl<S: Source> DynSource for RunSource<S> {
     fn next(&mut self) -> Result<Option<Message>, StageError> {
-        guarded("next", || Ok(self.0.next()?.map(Port::into_message)))
+        guarded("next", || {
+            Ok(match self.0.next_event()? {
+                SourceEvent::Item(item) => Some(item.into_message()),
+                SourceEvent::Status(status) => Some(Message::Status(status)),
+                SourceEvent::End => None,
+            })
+        })
     }
     fn finish(&mut self) -> Result<(), StageError> {
         guarded("finish", || self.0.finish())
@@ -481,6 +489,10 @@ impl<K: Sink> ConfiguredStage for ConfiguredSink<K> {
 
 impl<K: Sink> DynSink for RunSink<K> {
     fn consume(&mut self, input: Message) -> Result<(), StageError> {
+        // Status reports reach every sink; only sinks that take any message want them.
+        if matches!(input, Message::Status(_)) && K::In::KIND != PortKind::Any {
+            return Ok(());
+        }
         let input = K::In::from_message(input).map_err(|m| wrong_kind(&m, K::In::KIND))?;
         guarded("consume", || self.0.consume(input))
     }

@@ -26,7 +26,7 @@ use crate::config::{PipelineSpec, QueuePolicy, QueueSpec};
 use crate::message::Message;
 use crate::metrics::{MetricsError, MetricsSnapshot, PipelineMetrics, StageMetrics};
 use crate::registry::{BuiltStage, Role};
-use crate::stage::{BuildCtx, BuildError, StageError, StopSignal};
+use crate::stage::{BuildCtx, BuildError, BuildPurpose, Notes, StageError, StopSignal};
 
 /// Options for one run.
 #[derive(Clone, Debug, Default)]
@@ -115,6 +115,7 @@ impl Pipeline {
     pub fn build(mut spec: PipelineSpec, options: RunOptions) -> Result<Pipeline, RuntimeError> {
         let metrics = Arc::new(PipelineMetrics::new(&spec.name)?);
         let stop = StopSignal::new();
+        let notes = Notes::default();
         let ids: Vec<String> = spec.stages.iter().map(|s| s.id.clone()).collect();
         let mut expected: Option<u64> = Some(0);
         let mut nodes = Vec::with_capacity(spec.stages.len());
@@ -126,7 +127,7 @@ impl Pipeline {
                 };
                 expected = expected.zip(len).map(|(a, b)| a + b);
             }
-            let ctx = build_ctx(&spec, &st.id, &stop);
+            let ctx = build_ctx(&spec, &st.id, &stop, BuildPurpose::Run, &notes);
             let stage = st
                 .configured
                 .build(&ctx)
@@ -424,6 +425,11 @@ struct Worker {
 impl Worker {
     fn emit(&self, msg: Message) {
         self.metrics.items_out.inc();
+        self.forward(msg);
+    }
+
+    /// Send to every reader without counting it as an output (status reports).
+    fn forward(&self, msg: Message) {
         let Some((last, rest)) = self.outputs.split_last() else {
             return;
         };
@@ -468,6 +474,7 @@ impl Worker {
             let r = src.next();
             self.metrics.observe_latency(t.elapsed());
             match r {
+                Ok(Some(msg @ Message::Status(_))) => self.forward(msg),
                 Ok(Some(msg)) => {
                     produced += 1;
                     self.pipeline.count_frame();
@@ -499,6 +506,10 @@ impl Worker {
             if failed {
                 continue; // drain so upstream never blocks on a dead stage
             }
+            if let Message::Status(_) = msg {
+                self.forward(msg);
+                continue;
+            }
             self.metrics.items_in.inc();
             let start = Instant::now();
             let r = t.process(msg, &mut out);
@@ -529,6 +540,12 @@ impl Worker {
             if failed {
                 continue;
             }
+            if let Message::Status(_) = msg {
+                if let Err(e) = k.consume(msg) {
+                    failed = self.handle(e);
+                }
+                continue;
+            }
             self.metrics.items_in.inc();
             let captured = msg.meta().captured_at;
             let start = Instant::now();
@@ -548,23 +565,41 @@ impl Worker {
 }
 
 /// What stage `id` of `spec` is told when it is built.
-fn build_ctx(spec: &PipelineSpec, id: &str, stop: &StopSignal) -> BuildCtx {
+fn build_ctx(
+    spec: &PipelineSpec,
+    id: &str,
+    stop: &StopSignal,
+    purpose: BuildPurpose,
+    notes: &Notes,
+) -> BuildCtx {
     BuildCtx {
         stage_id: id.into(),
         pipeline: spec.name.as_str().into(),
         device_id: spec.device_id.as_str().into(),
         base_dir: spec.base_dir.clone(),
         stop: stop.clone(),
+        purpose,
+        notes: notes.clone(),
     }
 }
 
-/// Build every stage of a checked pipeline and close it again (`validate --deep`); returns
-/// every stage that failed to build, not just the first.
-pub fn check_build(mut spec: PipelineSpec) -> Vec<RuntimeError> {
+/// What `validate --deep` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Every stage that failed to build, not just the first.
+    pub failures: Vec<RuntimeError>,
+    /// What the stages reported (stage id, text): decoders chosen, servers reached.
+    pub notes: Vec<(String, String)>,
+}
+
+/// Build every stage of a checked pipeline for checking (`BuildPurpose::Check`) and close it
+/// again (`validate --deep`).
+pub fn check_build(mut spec: PipelineSpec) -> CheckReport {
     let stop = StopSignal::new();
+    let notes = Notes::default();
     let mut failures = Vec::new();
     for st in std::mem::take(&mut spec.stages) {
-        let ctx = build_ctx(&spec, &st.id, &stop);
+        let ctx = build_ctx(&spec, &st.id, &stop, BuildPurpose::Check, &notes);
         if let Err(error) = st.configured.build(&ctx) {
             failures.push(RuntimeError::Build {
                 stage: st.id,
@@ -572,7 +607,10 @@ pub fn check_build(mut spec: PipelineSpec) -> Vec<RuntimeError> {
             });
         }
     }
-    failures
+    CheckReport {
+        failures,
+        notes: notes.all(),
+    }
 }
 
 #[cfg(test)]

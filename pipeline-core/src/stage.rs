@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::DeserializeOwned;
 
-use crate::message::{Port, PortKind};
+use crate::message::{Port, PortKind, StreamStatus};
 
 /// A boxed error from a stage or library it calls.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -183,6 +183,45 @@ pub struct BuildCtx {
     pub base_dir: PathBuf,
     /// Fires when the pipeline is stopping.
     pub stop: StopSignal,
+    /// Whether the stage is built to run, or only to check it can be (`validate --deep`).
+    pub purpose: BuildPurpose,
+    /// What stages report about their build (the decoder chosen, …).
+    pub notes: Notes,
+}
+
+/// Why a stage is being built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BuildPurpose {
+    /// To run.
+    #[default]
+    Run,
+    /// To check that it can be built (`validate --deep`): probe what a run would meet
+    /// (servers, devices), and close again.
+    Check,
+}
+
+/// Facts stages report while being built, for `validate --deep` and the logs.
+#[derive(Clone, Debug, Default)]
+pub struct Notes(Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl Notes {
+    /// Record `text` about stage `stage` (also logged at info level).
+    pub fn add(&self, stage: &str, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(stage, "{text}");
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((stage.to_string(), text));
+    }
+
+    /// Everything recorded, as (stage, text).
+    pub fn all(&self) -> Vec<(String, String)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl BuildCtx {
@@ -194,8 +233,26 @@ impl BuildCtx {
             device_id: "test-device".into(),
             base_dir: PathBuf::from("."),
             stop: StopSignal::new(),
+            purpose: BuildPurpose::Run,
+            notes: Notes::default(),
         }
     }
+
+    /// Record a fact about this stage's build (see [`Notes`]).
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes.add(&self.stage_id, text);
+    }
+}
+
+/// What a source's [`Source::next_event`] returns.
+#[derive(Debug)]
+pub enum SourceEvent<T> {
+    /// The next item.
+    Item(T),
+    /// A stream status report (sent downstream ahead of later items).
+    Status(StreamStatus),
+    /// End of stream.
+    End,
 }
 
 /// Where a transform puts its outputs; the runtime sends them downstream after each call.
@@ -259,6 +316,14 @@ pub trait Source: Sized + Send + 'static {
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
     /// The next item; `Ok(None)` at end of stream.
     fn next(&mut self) -> Result<Option<Self::Out>, StageError>;
+    /// The next item or status report; the runtime calls this. Sources that report stream
+    /// status (live cameras) override it; the default wraps [`Source::next`].
+    fn next_event(&mut self) -> Result<SourceEvent<Self::Out>, StageError> {
+        Ok(match self.next()? {
+            Some(item) => SourceEvent::Item(item),
+            None => SourceEvent::End,
+        })
+    }
     /// Called once at end of stream or stop.
     fn finish(&mut self) -> Result<(), StageError> {
         Ok(())

@@ -31,9 +31,12 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
         let warnings = loaded.warnings.warning_count();
         let stages = loaded.spec.stages.len();
         if args.deep {
-            let failures = edgeflow::runtime::check_build(loaded.spec);
-            if !failures.is_empty() {
-                for f in &failures {
+            let report = edgeflow::runtime::check_build(loaded.spec);
+            for (stage, note) in &report.notes {
+                println!("{}: stage `{stage}`: {note}", file.display());
+            }
+            if !report.failures.is_empty() {
+                for f in &report.failures {
                     eprintln!("error: {}: {f}", file.display());
                     if let edgeflow::RuntimeError::Build { error, .. } = f
                         && let Some(help) = &error.help

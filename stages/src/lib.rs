@@ -7,18 +7,18 @@
 #![deny(missing_docs)]
 
 pub mod capture;
+#[cfg(feature = "gstreamer")]
+pub mod decode;
 pub mod detect;
 pub mod publish;
+#[cfg(feature = "gstreamer")]
+pub mod media;
 
 use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 
 // Features named below are reserved for the stages that the media, detect and publish work
 // brings; until then enabling one says so at compile time instead of building a binary that
 // claims to have them.
-#[cfg(feature = "gstreamer")]
-compile_error!(
-    "feature `gstreamer` is reserved: GStreamer capture and decode are not part of this build yet"
-);
 #[cfg(any(
     feature = "ort",
     feature = "tensorrt",
@@ -35,36 +35,39 @@ compile_error!("broker features are reserved: only `sink = \"jsonl\"` is part of
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.source::<capture::TestPattern>(capture::test_pattern::INFO);
+    #[cfg(feature = "gstreamer")]
+    {
+        r.source::<capture::file::FileSource>(capture::file::INFO);
+        r.source::<capture::rtsp::RtspSource>(capture::rtsp::INFO);
+        r.source::<capture::v4l2::V4l2Source>(capture::v4l2::INFO);
+        r.source::<capture::images::ImagesSource>(capture::images::INFO);
+        r.transform::<decode::Decode>(decode::INFO);
+    }
+    #[cfg(not(feature = "gstreamer"))]
+    {
+        for value in ["file", "rtsp", "v4l2", "images"] {
+            r.not_compiled(NotCompiled {
+                type_name: "capture",
+                variant: Some(Variant { key: "source", value }),
+                feature: "gstreamer",
+                input: None,
+                output: Some(PortKind::Frame),
+            });
+        }
+        r.not_compiled(NotCompiled {
+            type_name: "decode",
+            variant: None,
+            feature: "gstreamer",
+            input: Some(PortKind::Packet),
+            output: Some(PortKind::Frame),
+        });
+    }
     r.transform::<detect::MockDetect>(detect::mock::INFO);
     r.sink::<publish::JsonLines>(publish::jsonl::INFO);
-
-    let frames_from = |value, feature| NotCompiled {
-        type_name: "capture",
-        variant: Some(Variant {
-            key: "source",
-            value,
-        }),
-        feature,
-        input: None,
-        output: Some(PortKind::Frame),
-    };
-    for source in ["file", "rtsp", "v4l2", "images"] {
-        r.not_compiled(frames_from(source, "gstreamer"));
-    }
-    r.not_compiled(NotCompiled {
-        type_name: "decode",
-        variant: None,
-        feature: "gstreamer",
-        input: Some(PortKind::Packet),
-        output: Some(PortKind::Frame),
-    });
     for backend in ["ort", "tensorrt", "hailo", "rknn"] {
         r.not_compiled(NotCompiled {
             type_name: "detect",
-            variant: Some(Variant {
-                key: "backend",
-                value: backend,
-            }),
+            variant: Some(Variant { key: "backend", value: backend }),
             feature: backend,
             input: Some(PortKind::Frame),
             output: Some(PortKind::Detections),
@@ -73,10 +76,7 @@ pub fn registry() -> Registry {
     for sink in ["kafka", "mqtt"] {
         r.not_compiled(NotCompiled {
             type_name: "publish",
-            variant: Some(Variant {
-                key: "sink",
-                value: sink,
-            }),
+            variant: Some(Variant { key: "sink", value: sink }),
             feature: sink,
             input: Some(PortKind::Any),
             output: None,

@@ -57,7 +57,11 @@ impl QueueSpec {
         let capacity = match kind {
             PortKind::Frame => 4,
             PortKind::Packet => 32,
-            PortKind::Detections | PortKind::Tracks | PortKind::ZoneEvents | PortKind::Any => 256,
+            PortKind::Detections
+            | PortKind::Tracks
+            | PortKind::ZoneEvents
+            | PortKind::Any
+            | PortKind::Status => 256,
         };
         QueueSpec {
             capacity,

@@ -104,6 +104,7 @@ pub fn to_json(device_id: &str, msg: &Message) -> Result<String, serde_json::Err
             env(device_id, "tracks", &t.meta, Some(persons), t)
         }
         Message::ZoneEvents(z) => env(device_id, "zone_events", &z.meta, None, z),
+        Message::Status(st) => env(device_id, "stream_status", &st.meta, None, st),
     }
 }
 

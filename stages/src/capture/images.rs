@@ -1,0 +1,166 @@
+//! `source = "images"`: a glob of JPEG/PNG files, one frame each, in name order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edgeflow_core::{
+    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal,
+    Variant,
+};
+use serde::Deserialize;
+
+use crate::media::{self, DecoderChoice, FrameOpts, Head, OutputFormat, Pulled, Running};
+
+/// Registry entry.
+pub const INFO: StageInfo = StageInfo {
+    type_name: "capture",
+    variant: Some(Variant { key: "source", value: "images" }),
+    summary: "JPEG/PNG files matching a glob, one frame each (tests, batch jobs)",
+    example: r#"[stages.cam]
+type = "capture"
+source = "images"
+pattern = "assets/images/*.jpg"
+fps = 1.0            # timestamps; with realtime = true also the pace
+realtime = false
+loop = false
+
+[stages.out]
+type = "publish"
+inputs = ["cam"]
+sink = "jsonl"
+"#,
+};
+
+fn d_fps() -> f64 {
+    1.0
+}
+
+/// Config of `source = "images"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// A glob, e.g. `photos/*.jpg` (relative to the working directory).
+    pub pattern: String,
+    /// Frames per second for timestamps (and pacing with `realtime`).
+    #[serde(default = "d_fps")]
+    pub fps: f64,
+    /// Emit at `fps` like a camera.
+    #[serde(default)]
+    pub realtime: bool,
+    /// Start again after the last file.
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
+    /// Output pixel format.
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// Stream id (default: the stage id).
+    #[serde(default)]
+    pub stream_id: Option<String>,
+}
+
+/// The images source.
+pub struct ImagesSource {
+    files: Vec<PathBuf>,
+    next_file: usize,
+    cfg: ImagesConfig,
+    stream: Arc<str>,
+    seq: u64,
+    started: Option<Instant>,
+    stop: StopSignal,
+}
+
+impl ImagesSource {
+    fn decode(&self, path: &std::path::Path) -> Result<gstreamer::Sample, String> {
+        let abs = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let uri = gstreamer::glib::filename_to_uri(&abs, None).map_err(|e| e.to_string())?;
+        let opts = FrameOpts {
+            format: self.cfg.format,
+            sample_fps: None,
+            decoder: DecoderChoice::Auto,
+            sync: false,
+            leaky: false,
+            wait_key_frame: false,
+        };
+        let mut r = Running::frames(Head::Uri { uri: uri.to_string(), setup: None }, &opts)
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match r.pull(Duration::from_millis(200)) {
+                Pulled::Sample(s) => return Ok(s),
+                Pulled::Timeout => continue,
+                Pulled::Eos => return Err(format!("{}: no image in the file", path.display())),
+                Pulled::Error(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(format!("{}: decoding took longer than 10 s", path.display()))
+    }
+}
+
+impl Source for ImagesSource {
+    type Config = ImagesConfig;
+    type Out = Frame;
+
+    fn validate(cfg: &ImagesConfig) -> Result<(), Invalid> {
+        let mut inv = Invalid::new();
+        if let Err(e) = glob::Pattern::new(&cfg.pattern) {
+            inv.field("pattern", format!("not a glob: {e}"), Some("e.g. `photos/*.jpg` or `shots/**/*.png`".into()));
+        }
+        crate::capture::file::check_fps(&mut inv, Some(cfg.fps));
+        inv.into_result()
+    }
+
+    fn build(cfg: ImagesConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        media::init()?;
+        let mut files: Vec<PathBuf> = glob::glob(&cfg.pattern)
+            .map_err(|e| BuildError::new(format!("`{}` is not a glob: {e}", cfg.pattern)))?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(BuildError::new(format!("no files match `{}`", cfg.pattern)).with_help(
+                "check `pattern`; relative patterns are relative to the directory edgeflow runs in",
+            ));
+        }
+        ctx.note(format!("{} images match `{}`", files.len(), cfg.pattern));
+        Ok(ImagesSource {
+            files,
+            next_file: 0,
+            stream: cfg.stream_id.as_deref().unwrap_or(&ctx.stage_id).into(),
+            cfg,
+            seq: 0,
+            started: None,
+            stop: ctx.stop.clone(),
+        })
+    }
+
+    fn next(&mut self) -> Result<Option<Frame>, StageError> {
+        if self.next_file >= self.files.len() {
+            if !self.cfg.looping {
+                return Ok(None);
+            }
+            self.next_file = 0;
+        }
+        let path = self.files[self.next_file].clone();
+        self.next_file += 1;
+        let pts_ns = (self.seq as f64 * 1e9 / self.cfg.fps) as u64;
+        if self.cfg.realtime {
+            let start = *self.started.get_or_insert_with(Instant::now);
+            let due = start + Duration::from_nanos(pts_ns);
+            while let Some(left) = due.checked_duration_since(Instant::now()) {
+                if self.stop.is_stopped() {
+                    return Ok(None);
+                }
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+        }
+        // One unreadable image is skipped and counted; the rest go on.
+        let sample = self.decode(&path).map_err(StageError::transient)?;
+        let meta = Meta::now(self.stream.clone(), self.seq, pts_ns);
+        self.seq += 1;
+        media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format())
+            .map(Some)
+            .map_err(|e| e.into_stage(false))
+    }
+}
