@@ -255,7 +255,8 @@ fn list_stages_shows_ports_and_examples() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("Frame → Detections"), "{text}");
-    assert!(text.contains("needs `--features gstreamer`"), "{text}");
+    assert!(text.contains("needs `--features hailo`"), "{text}");
+    assert!(text.contains("Packet → Frame"), "decode is listed: {text}");
     assert!(!text.contains("example:"));
     let verbose =
         String::from_utf8_lossy(&edgeflow(&["list-stages", "--verbose"]).stdout).into_owned();

@@ -20,8 +20,7 @@ pub use config::{
 };
 pub use message::{
     BBox, Detection, Detections, Frame, FrameError, Message, Meta, Packet, PixelFormat, Plane,
-    Port, PortKind, StreamState, StreamStatus, Track, Tracks, ZoneEvent, ZoneEventKind,
-    ZoneEvents,
+    Port, PortKind, StreamState, StreamStatus, Track, Tracks, ZoneEvent, ZoneEventKind, ZoneEvents,
 };
 pub use registry::{NotCompiled, Registry, Role, StageInfo, Variant};
 pub use runtime::{Pipeline, RunHandle, RunOptions, RunReport, RuntimeError, StageFailure};

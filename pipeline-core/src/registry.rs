@@ -94,8 +94,10 @@ pub trait ConfiguredStage: Send {
 
 /// A runnable source over erased messages.
 pub trait DynSource: Send {
-    /// See [`Source::next`].
+    /// See [`Source::next_event`].
     fn next(&mut self) -> Result<Option<Message>, StageError>;
+    /// See [`Source::closing_status`].
+    fn closing(&mut self) -> Option<Message>;
     /// See [`Source::finish`].
     fn finish(&mut self) -> Result<(), StageError>;
 }
@@ -367,6 +369,12 @@ impl<S: Source> DynSource for RunSource<S> {
                 SourceEvent::End => None,
             })
         })
+    }
+    fn closing(&mut self) -> Option<Message> {
+        guarded("closing_status", || Ok(self.0.closing_status()))
+            .ok()
+            .flatten()
+            .map(Message::Status)
     }
     fn finish(&mut self) -> Result<(), StageError> {
         guarded("finish", || self.0.finish())

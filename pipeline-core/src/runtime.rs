@@ -488,6 +488,9 @@ impl Worker {
                 }
             }
         }
+        if let Some(status) = src.closing() {
+            self.forward(status);
+        }
         if let Err(e) = src.finish() {
             self.handle(e);
         }

@@ -324,6 +324,12 @@ pub trait Source: Sized + Send + 'static {
             None => SourceEvent::End,
         })
     }
+    /// A status to send after the last item, however the source stopped (end of stream, a
+    /// stop request, `--frames`); live sources report `ended` here. Called once, before
+    /// `finish`.
+    fn closing_status(&mut self) -> Option<StreamStatus> {
+        None
+    }
     /// Called once at end of stream or stop.
     fn finish(&mut self) -> Result<(), StageError> {
         Ok(())

@@ -3,6 +3,8 @@
 mod graph;
 mod list_stages;
 mod run;
+#[cfg(feature = "rtsp-server")]
+mod serve_rtsp;
 mod validate;
 
 use std::io::IsTerminal;
@@ -45,6 +47,9 @@ enum Command {
     ListStages(list_stages::Args),
     /// Print a pipeline as a Graphviz DOT graph.
     Graph(graph::Args),
+    /// Serve a test pattern or a file over RTSP on this machine (try pipelines without a camera).
+    #[cfg(feature = "rtsp-server")]
+    ServeRtsp(serve_rtsp::Args),
 }
 
 /// Set up `tracing` on stderr: `RUST_LOG` if set, else a level from `-v` (`run` logs at info).
@@ -75,6 +80,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate::run(&registry, a),
         Command::ListStages(a) => list_stages::run(&registry, a),
         Command::Graph(a) => graph::run(&registry, a),
+        #[cfg(feature = "rtsp-server")]
+        Command::ServeRtsp(a) => serve_rtsp::run(a),
     }
 }
 

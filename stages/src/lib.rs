@@ -10,9 +10,9 @@ pub mod capture;
 #[cfg(feature = "gstreamer")]
 pub mod decode;
 pub mod detect;
-pub mod publish;
 #[cfg(feature = "gstreamer")]
 pub mod media;
+pub mod publish;
 
 use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 
@@ -48,7 +48,10 @@ pub fn registry() -> Registry {
         for value in ["file", "rtsp", "v4l2", "images"] {
             r.not_compiled(NotCompiled {
                 type_name: "capture",
-                variant: Some(Variant { key: "source", value }),
+                variant: Some(Variant {
+                    key: "source",
+                    value,
+                }),
                 feature: "gstreamer",
                 input: None,
                 output: Some(PortKind::Frame),
@@ -67,7 +70,10 @@ pub fn registry() -> Registry {
     for backend in ["ort", "tensorrt", "hailo", "rknn"] {
         r.not_compiled(NotCompiled {
             type_name: "detect",
-            variant: Some(Variant { key: "backend", value: backend }),
+            variant: Some(Variant {
+                key: "backend",
+                value: backend,
+            }),
             feature: backend,
             input: Some(PortKind::Frame),
             output: Some(PortKind::Detections),
@@ -76,7 +82,10 @@ pub fn registry() -> Registry {
     for sink in ["kafka", "mqtt"] {
         r.not_compiled(NotCompiled {
             type_name: "publish",
-            variant: Some(Variant { key: "sink", value: sink }),
+            variant: Some(Variant {
+                key: "sink",
+                value: sink,
+            }),
             feature: sink,
             input: Some(PortKind::Any),
             output: None,

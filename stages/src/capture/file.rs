@@ -17,7 +17,10 @@ use crate::media::{self, DecoderChoice, FrameOpts, Head, OutputFormat, Pulled, R
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
     type_name: "capture",
-    variant: Some(Variant { key: "source", value: "file" }),
+    variant: Some(Variant {
+        key: "source",
+        value: "file",
+    }),
     summary: "a video file, any container and codec GStreamer reads (frames, or packets for `decode`)",
     example: r#"[stages.cam]
 type = "capture"
@@ -85,7 +88,11 @@ pub(crate) fn check_fps(inv: &mut Invalid, fps: Option<f64>) {
     if let Some(f) = fps
         && !(f.is_finite() && f > 0.0 && f <= 1000.0)
     {
-        inv.field("fps", format!("{f} is not a usable frame rate"), Some("`fps` must be above 0 and at most 1000".into()));
+        inv.field(
+            "fps",
+            format!("{f} is not a usable frame rate"),
+            Some("`fps` must be above 0 and at most 1000".into()),
+        );
     }
 }
 
@@ -118,13 +125,22 @@ impl Source for FileSource {
     fn validate(cfg: &FileConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
         if cfg.path.trim().is_empty() {
-            inv.field("path", "the path is empty", Some("name a video file".into()));
+            inv.field(
+                "path",
+                "the path is empty",
+                Some("name a video file".into()),
+            );
         }
         check_fps(&mut inv, cfg.fps);
         if cfg.output == Output::Packets {
-            let help = Some("with `output = \"packets\"` set this on the `decode` stage".to_string());
+            let help =
+                Some("with `output = \"packets\"` set this on the `decode` stage".to_string());
             if cfg.fps.is_some() {
-                inv.field("fps", "packets cannot be sampled before decoding", help.clone());
+                inv.field(
+                    "fps",
+                    "packets cannot be sampled before decoding",
+                    help.clone(),
+                );
             }
             if cfg.decoder != "auto" {
                 inv.field("decoder", "packets are not decoded here", help.clone());
@@ -149,8 +165,9 @@ impl Source for FileSource {
         let running = match cfg.output {
             Output::Frames => {
                 media::init()?;
-                let uri = gstreamer::glib::filename_to_uri(&abs, None)
-                    .map_err(|e| BuildError::new(format!("cannot make a URI of {}: {e}", abs.display())))?;
+                let uri = gstreamer::glib::filename_to_uri(&abs, None).map_err(|e| {
+                    BuildError::new(format!("cannot make a URI of {}: {e}", abs.display()))
+                })?;
                 let opts = FrameOpts {
                     format: cfg.format,
                     sample_fps: cfg.fps,
@@ -159,7 +176,13 @@ impl Source for FileSource {
                     leaky: false,
                     wait_key_frame: false,
                 };
-                Running::frames(Head::Uri { uri: uri.to_string(), setup: None }, &opts)?
+                Running::frames(
+                    Head::Uri {
+                        uri: uri.to_string(),
+                        setup: None,
+                    },
+                    &opts,
+                )?
             }
             Output::Packets => Running::packets(&abs, cfg.realtime)?,
         };
@@ -214,13 +237,18 @@ impl Source for FileSource {
                     )));
                 }
                 Pulled::Sample(sample) => {
-                    let pts = self.pts_base + media::sample_pts_ns(&sample).unwrap_or(self.last_pts);
+                    let pts =
+                        self.pts_base + media::sample_pts_ns(&sample).unwrap_or(self.last_pts);
                     self.last_pts = pts;
                     let meta = Meta::now(self.stream.clone(), self.seq, pts);
                     let msg = match self.output {
-                        Output::Frames => media::sample_to_frame(&sample, meta, self.format.pixel_format())
-                            .map(Message::Frame),
-                        Output::Packets => media::sample_to_packet(&sample, meta).map(Message::Packet),
+                        Output::Frames => {
+                            media::sample_to_frame(&sample, meta, self.format.pixel_format())
+                                .map(Message::Frame)
+                        }
+                        Output::Packets => {
+                            media::sample_to_packet(&sample, meta).map(Message::Packet)
+                        }
                     };
                     match msg {
                         Ok(m) => {

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal,
-    Variant,
+    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal, Variant,
 };
 use serde::Deserialize;
 
@@ -15,7 +14,10 @@ use crate::media::{self, DecoderChoice, FrameOpts, Head, OutputFormat, Pulled, R
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
     type_name: "capture",
-    variant: Some(Variant { key: "source", value: "images" }),
+    variant: Some(Variant {
+        key: "source",
+        value: "images",
+    }),
     summary: "JPEG/PNG files matching a glob, one frame each (tests, batch jobs)",
     example: r#"[stages.cam]
 type = "capture"
@@ -82,8 +84,14 @@ impl ImagesSource {
             leaky: false,
             wait_key_frame: false,
         };
-        let mut r = Running::frames(Head::Uri { uri: uri.to_string(), setup: None }, &opts)
-            .map_err(|e| e.to_string())?;
+        let mut r = Running::frames(
+            Head::Uri {
+                uri: uri.to_string(),
+                setup: None,
+            },
+            &opts,
+        )
+        .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             match r.pull(Duration::from_millis(200)) {
@@ -93,7 +101,10 @@ impl ImagesSource {
                 Pulled::Error(e) => return Err(format!("{}: {e}", path.display())),
             }
         }
-        Err(format!("{}: decoding took longer than 10 s", path.display()))
+        Err(format!(
+            "{}: decoding took longer than 10 s",
+            path.display()
+        ))
     }
 }
 
@@ -104,7 +115,11 @@ impl Source for ImagesSource {
     fn validate(cfg: &ImagesConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
         if let Err(e) = glob::Pattern::new(&cfg.pattern) {
-            inv.field("pattern", format!("not a glob: {e}"), Some("e.g. `photos/*.jpg` or `shots/**/*.png`".into()));
+            inv.field(
+                "pattern",
+                format!("not a glob: {e}"),
+                Some("e.g. `photos/*.jpg` or `shots/**/*.png`".into()),
+            );
         }
         crate::capture::file::check_fps(&mut inv, Some(cfg.fps));
         inv.into_result()

@@ -21,7 +21,10 @@ use crate::media::{self, DecoderChoice, FrameOpts, Head, OutputFormat, Pulled, R
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
     type_name: "capture",
-    variant: Some(Variant { key: "source", value: "rtsp" }),
+    variant: Some(Variant {
+        key: "source",
+        value: "rtsp",
+    }),
     summary: "an RTSP camera, reconnecting with backoff; reports stream status",
     example: r#"[stages.cam]
 type = "capture"
@@ -109,12 +112,16 @@ pub struct RtspConfig {
 
 /// Host and port of an RTSP URI (port 554 when absent).
 pub fn host_port(uri: &str) -> Option<(String, u16)> {
-    let rest = uri.strip_prefix("rtsp://").or_else(|| uri.strip_prefix("rtsps://"))?;
+    let rest = uri
+        .strip_prefix("rtsp://")
+        .or_else(|| uri.strip_prefix("rtsps://"))?;
     let authority = rest.split('/').next()?;
     let authority = authority.rsplit('@').next()?;
     if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
-        let port = after.strip_prefix(':').map_or(Some(554), |p| p.parse().ok())?;
+        let port = after
+            .strip_prefix(':')
+            .map_or(Some(554), |p| p.parse().ok())?;
         return Some((host.to_string(), port));
     }
     match authority.rsplit_once(':') {
@@ -126,7 +133,12 @@ pub fn host_port(uri: &str) -> Option<(String, u16)> {
 
 /// The wait before attempt `attempt` (1-based): doubling from `initial`, capped at `max`,
 /// with ±20% jitter so many cameras do not reconnect in step.
-pub fn backoff(attempt: u32, initial: Duration, max: Duration, rng: &mut fastrand::Rng) -> Duration {
+pub fn backoff(
+    attempt: u32,
+    initial: Duration,
+    max: Duration,
+    rng: &mut fastrand::Rng,
+) -> Duration {
     let factor = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
     let base = (initial.as_secs_f64() * factor).min(max.as_secs_f64());
     Duration::from_secs_f64(base * rng.f64().mul_add(0.4, 0.8))
@@ -148,12 +160,19 @@ pub struct RtspSource {
     last_pts: u64,
     stop: StopSignal,
     ended: bool,
+    ended_reported: bool,
     rng: fastrand::Rng,
 }
 
 impl RtspSource {
     fn status(&mut self, state: StreamState, detail: Option<String>) {
-        tracing::info!(stream = &*self.stream, ?state, attempt = self.attempt, detail = detail.as_deref().unwrap_or(""), "rtsp status");
+        tracing::info!(
+            stream = &*self.stream,
+            ?state,
+            attempt = self.attempt,
+            detail = detail.as_deref().unwrap_or(""),
+            "rtsp status"
+        );
         self.pending.push_back(SourceEvent::Status(StreamStatus {
             meta: Meta::now(self.stream.clone(), self.seq, self.last_pts),
             state,
@@ -206,8 +225,15 @@ impl RtspSource {
         self.live = false;
         self.failures += 1;
         if self.cfg.max_reconnects.is_some_and(|m| self.failures > m) {
-            self.status(StreamState::Ended, Some(format!("gave up after {} failed attempts: {why}", self.failures)));
+            self.status(
+                StreamState::Ended,
+                Some(format!(
+                    "gave up after {} failed attempts: {why}",
+                    self.failures
+                )),
+            );
             self.ended = true;
+            self.ended_reported = true;
             return;
         }
         let wait = backoff(
@@ -216,7 +242,10 @@ impl RtspSource {
             Duration::from_millis(self.cfg.backoff_max_ms),
             &mut self.rng,
         );
-        self.status(StreamState::Reconnecting, Some(format!("{why}; next attempt in {} ms", wait.as_millis())));
+        self.status(
+            StreamState::Reconnecting,
+            Some(format!("{why}; next attempt in {} ms", wait.as_millis())),
+        );
         self.retry_at = Some(Instant::now() + wait);
     }
 }
@@ -228,14 +257,26 @@ impl Source for RtspSource {
     fn validate(cfg: &RtspConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
         if host_port(&cfg.uri).is_none() {
-            inv.field("uri", format!("`{}` is not an RTSP URI", cfg.uri), Some("write `rtsp://host[:port]/path`".into()));
+            inv.field(
+                "uri",
+                format!("`{}` is not an RTSP URI", cfg.uri),
+                Some("write `rtsp://host[:port]/path`".into()),
+            );
         }
         check_fps(&mut inv, cfg.fps);
         if cfg.stall_timeout_ms < 100 {
-            inv.field("stall_timeout_ms", "too short to receive a frame", Some("use at least 100 ms (default 5000)".into()));
+            inv.field(
+                "stall_timeout_ms",
+                "too short to receive a frame",
+                Some("use at least 100 ms (default 5000)".into()),
+            );
         }
         if cfg.backoff_initial_ms == 0 || cfg.backoff_max_ms < cfg.backoff_initial_ms {
-            inv.field("backoff_max_ms", "the backoff range is empty", Some("use 0 < backoff_initial_ms <= backoff_max_ms".into()));
+            inv.field(
+                "backoff_max_ms",
+                "the backoff range is empty",
+                Some("use 0 < backoff_initial_ms <= backoff_max_ms".into()),
+            );
         }
         inv.into_result()
     }
@@ -245,7 +286,8 @@ impl Source for RtspSource {
         DecoderChoice::parse(&cfg.decoder).check_installed()?;
         if ctx.purpose == BuildPurpose::Check {
             // `validate --deep`: is the server there? (At run time edgeflow keeps retrying.)
-            let (host, port) = host_port(&cfg.uri).ok_or_else(|| BuildError::new("not an RTSP URI"))?;
+            let (host, port) =
+                host_port(&cfg.uri).ok_or_else(|| BuildError::new("not an RTSP URI"))?;
             let reachable = (host.as_str(), port)
                 .to_socket_addrs()
                 .ok()
@@ -274,6 +316,7 @@ impl Source for RtspSource {
             last_pts: 0,
             stop: ctx.stop.clone(),
             ended: false,
+            ended_reported: false,
             rng: fastrand::Rng::new(),
         })
     }
@@ -288,6 +331,20 @@ impl Source for RtspSource {
         }
     }
 
+    fn closing_status(&mut self) -> Option<StreamStatus> {
+        self.running = None;
+        if self.ended_reported {
+            return None;
+        }
+        self.ended_reported = true;
+        Some(StreamStatus {
+            meta: Meta::now(self.stream.clone(), self.seq, self.last_pts),
+            state: StreamState::Ended,
+            attempt: self.attempt,
+            detail: Some("stopped".into()),
+        })
+    }
+
     fn next_event(&mut self) -> Result<SourceEvent<Frame>, StageError> {
         loop {
             if let Some(ev) = self.pending.pop_front() {
@@ -300,6 +357,7 @@ impl Source for RtspSource {
                 self.running = None;
                 self.ended = true;
                 self.status(StreamState::Ended, Some("pipeline stopping".into()));
+                self.ended_reported = true;
                 continue;
             }
             if let Some(at) = self.retry_at {
@@ -321,7 +379,8 @@ impl Source for RtspSource {
                     let pts = pts.max(self.last_pts + 1);
                     self.last_pts = pts;
                     let meta = Meta::now(self.stream.clone(), self.seq, pts);
-                    let frame = media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format());
+                    let frame =
+                        media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format());
                     if !self.live {
                         self.live = true;
                         self.failures = 0;
@@ -340,7 +399,10 @@ impl Source for RtspSource {
                 Pulled::Timeout => {
                     let silent = self.last_activity.elapsed();
                     if silent >= Duration::from_millis(self.cfg.stall_timeout_ms) {
-                        self.status(StreamState::Stalled, Some(format!("no frame for {} ms", silent.as_millis())));
+                        self.status(
+                            StreamState::Stalled,
+                            Some(format!("no frame for {} ms", silent.as_millis())),
+                        );
                         self.reconnect("stalled".into());
                     }
                 }
@@ -357,8 +419,14 @@ mod tests {
 
     #[test]
     fn parses_host_and_port() {
-        assert_eq!(host_port("rtsp://127.0.0.1:8554/x"), Some(("127.0.0.1".into(), 8554)));
-        assert_eq!(host_port("rtsp://user:pw@cam.local/stream1"), Some(("cam.local".into(), 554)));
+        assert_eq!(
+            host_port("rtsp://127.0.0.1:8554/x"),
+            Some(("127.0.0.1".into(), 8554))
+        );
+        assert_eq!(
+            host_port("rtsp://user:pw@cam.local/stream1"),
+            Some(("cam.local".into(), 554))
+        );
         assert_eq!(host_port("rtsp://[::1]:9000/a"), Some(("::1".into(), 9000)));
         assert_eq!(host_port("http://x/y"), None);
         assert_eq!(host_port("rtsp://h:notaport/"), None);
@@ -371,7 +439,10 @@ mod tests {
         for attempt in 1..=10 {
             let d = backoff(attempt, i, m, &mut rng).as_secs_f64();
             let base = (0.1 * 2f64.powi(attempt as i32 - 1)).min(1.0);
-            assert!(d >= base * 0.8 - 1e-9 && d <= base * 1.2 + 1e-9, "attempt {attempt}: {d} vs {base}");
+            assert!(
+                d >= base * 0.8 - 1e-9 && d <= base * 1.2 + 1e-9,
+                "attempt {attempt}: {d} vs {base}"
+            );
         }
     }
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal,
-    Variant,
+    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal, Variant,
 };
 use gstreamer as gst;
 use serde::Deserialize;
@@ -20,7 +19,10 @@ use crate::media::{self, DecoderChoice, FrameOpts, Head, OutputFormat, Pulled, R
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
     type_name: "capture",
-    variant: Some(Variant { key: "source", value: "v4l2" }),
+    variant: Some(Variant {
+        key: "source",
+        value: "v4l2",
+    }),
     summary: "a V4L2 camera (USB, CSI), raw or MJPEG",
     example: r#"[stages.cam]
 type = "capture"
@@ -99,7 +101,11 @@ impl Source for V4l2Source {
         let mut inv = Invalid::new();
         check_fps(&mut inv, cfg.fps);
         if cfg.width.is_some() != cfg.height.is_some() {
-            inv.field("width", "set `width` and `height` together", Some("or leave both out for the camera's default".into()));
+            inv.field(
+                "width",
+                "set `width` and `height` together",
+                Some("or leave both out for the camera's default".into()),
+            );
         }
         inv.into_result()
     }
@@ -113,7 +119,10 @@ impl Source for V4l2Source {
         let src = gst::ElementFactory::make("v4l2src")
             .property("device", &cfg.device)
             .build()
-            .map_err(|_| BuildError::new("GStreamer element `v4l2src` is not installed").with_help("apt-get install gstreamer1.0-plugins-good"))?;
+            .map_err(|_| {
+                BuildError::new("GStreamer element `v4l2src` is not installed")
+                    .with_help("apt-get install gstreamer1.0-plugins-good")
+            })?;
         let media_type = match cfg.camera_format {
             CameraFormat::Raw => "video/x-raw",
             CameraFormat::Mjpeg => "image/jpeg",

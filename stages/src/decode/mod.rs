@@ -70,6 +70,9 @@ pub struct Decode {
     stage: String,
     /// Packets skipped while waiting for a key frame (after a start or a decoder error).
     skipped: u64,
+    /// Next frame number per stream: packets arrive in decode order, frames leave in
+    /// presentation order, so frames are numbered here.
+    next_seq: std::collections::HashMap<std::sync::Arc<str>, u64>,
 }
 
 impl Decode {
@@ -90,7 +93,9 @@ impl Decode {
     }
 
     fn drain(&mut self, out: &mut Emit<Frame>, wait: Duration) -> Result<bool, StageError> {
-        let Some((running, _, _)) = self.running.as_mut() else { return Ok(true) };
+        let Some((running, _, _)) = self.running.as_mut() else {
+            return Ok(true);
+        };
         loop {
             match running.pull(wait) {
                 Pulled::Sample(s) => {
@@ -102,14 +107,19 @@ impl Decode {
                     }
                     let pts = media::sample_pts_ns(&s).unwrap_or(0);
                     // Frames leave in pts order: drop the metas of frames skipped before.
-                    while self.pending.len() > 1 && self.pending.front().is_some_and(|(p, _)| *p < pts) {
+                    while self.pending.len() > 1
+                        && self.pending.front().is_some_and(|(p, _)| *p < pts)
+                    {
                         self.pending.pop_front();
                     }
                     let meta = match self.pending.iter().position(|(p, _)| *p == pts) {
                         Some(i) => self.pending.remove(i).map(|(_, m)| m),
                         None => self.pending.front().map(|(_, m)| m.clone()),
                     };
-                    let Some(meta) = meta else { continue };
+                    let Some(mut meta) = meta else { continue };
+                    let seq = self.next_seq.entry(meta.stream_id.clone()).or_insert(0);
+                    meta.seq = *seq;
+                    *seq += 1;
                     let frame = media::sample_to_frame(&s, meta, self.opts.format.pixel_format())
                         .map_err(|e| e.into_stage(false))?;
                     out.push(frame);
@@ -150,8 +160,13 @@ impl Transform for Decode {
             .collect();
         ctx.note(match (&decoder, hw.is_empty()) {
             (DecoderChoice::Named(n), _) => format!("decoder {n}"),
-            (DecoderChoice::Auto, true) => "decoder auto: no hardware decoder installed, software (avdec_*)".to_string(),
-            (DecoderChoice::Auto, false) => format!("decoder auto: hardware decoders installed: {}", hw.join(", ")),
+            (DecoderChoice::Auto, true) => {
+                "decoder auto: no hardware decoder installed, software (avdec_*)".to_string()
+            }
+            (DecoderChoice::Auto, false) => format!(
+                "decoder auto: hardware decoders installed: {}",
+                hw.join(", ")
+            ),
         });
         Ok(Decode {
             opts: FrameOpts {
@@ -167,11 +182,15 @@ impl Transform for Decode {
             reported: false,
             stage: ctx.stage_id.to_string(),
             skipped: 0,
+            next_seq: std::collections::HashMap::new(),
         })
     }
 
     fn process(&mut self, packet: Packet, out: &mut Emit<Frame>) -> Result<(), StageError> {
-        let caps_changed = self.running.as_ref().is_some_and(|(_, _, c)| c.as_str() != &*packet.caps);
+        let caps_changed = self
+            .running
+            .as_ref()
+            .is_some_and(|(_, _, c)| c.as_str() != &*packet.caps);
         if caps_changed {
             // A new stream format: finish the old decoder first.
             if let Some((_, src, _)) = &self.running {
@@ -187,7 +206,11 @@ impl Transform for Decode {
                 return Ok(());
             }
             if self.skipped > 0 {
-                tracing::debug!(stage = self.stage, skipped = self.skipped, "started at a key frame");
+                tracing::debug!(
+                    stage = self.stage,
+                    skipped = self.skipped,
+                    "started at a key frame"
+                );
                 self.skipped = 0;
             }
             self.start(&packet.caps)?;
@@ -202,8 +225,9 @@ impl Transform for Decode {
             }
         }
         if let Some((_, src, _)) = &self.running {
-            src.push_buffer(buffer)
-                .map_err(|e| StageError::transient(format!("the decoder refused a packet: {e:?}")))?;
+            src.push_buffer(buffer).map_err(|e| {
+                StageError::transient(format!("the decoder refused a packet: {e:?}"))
+            })?;
         }
         self.drain(out, Duration::ZERO).map(|_| ())
     }

@@ -202,7 +202,9 @@ fn missing_plugin_error(detail: &str) -> MediaError {
     MediaError::new(format!(
         "no GStreamer decoder for {media_type} is installed (the stream is {detail})"
     ))
-    .help(format!("install {package} (it has {element}): apt-get install {package}"))
+    .help(format!(
+        "install {package} (it has {element}): apt-get install {package}"
+    ))
 }
 
 /// What one media pipeline learned while running.
@@ -275,6 +277,9 @@ pub struct FrameOpts {
     pub wait_key_frame: bool,
 }
 
+/// Configures the source element `uridecodebin` creates (e.g. `rtspsrc` properties).
+pub type SourceSetup = Box<dyn Fn(&gst::Element) + Send + Sync>;
+
 /// Where the encoded stream comes from.
 pub enum Head {
     /// `uridecodebin` on a URI (files, RTSP, images). `setup` configures the source element.
@@ -282,7 +287,7 @@ pub enum Head {
         /// The URI.
         uri: String,
         /// Called with the source element GStreamer creates (e.g. `rtspsrc`).
-        setup: Option<Box<dyn Fn(&gst::Element) + Send + Sync>>,
+        setup: Option<SourceSetup>,
     },
     /// These elements, linked in order, then `decodebin` (appsrc, v4l2src + caps).
     Elements(Vec<gst::Element>),
@@ -305,7 +310,9 @@ impl Running {
             let f = gst::Fraction::approximate_f64(fps).unwrap_or(gst::Fraction::new(1, 1));
             filter.set_property(
                 "caps",
-                gst::Caps::builder("video/x-raw").field("framerate", f).build(),
+                gst::Caps::builder("video/x-raw")
+                    .field("framerate", f)
+                    .build(),
             );
             tail.push(rate);
             tail.push(filter);
@@ -331,7 +338,9 @@ impl Running {
         chain.push(sink.upcast_ref());
         gst::Element::link_many(chain)
             .map_err(|e| MediaError::new(format!("cannot link the pipeline: {e}")))?;
-        let tail_sink = tail[0].static_pad("sink").ok_or_else(|| MediaError::new("no sink pad"))?;
+        let tail_sink = tail[0]
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::new("no sink pad"))?;
 
         let decodebin = match head {
             Head::Uri { uri, setup } => {
@@ -393,13 +402,18 @@ impl Running {
         let src = make("filesrc")?;
         src.set_property("location", path.to_string_lossy().as_ref());
         let parse = make("parsebin")?;
-        let sink = gst_app::AppSink::builder().max_buffers(8).sync(sync).build();
+        let sink = gst_app::AppSink::builder()
+            .max_buffers(8)
+            .sync(sync)
+            .build();
         pipeline
             .add_many([&src, &parse, sink.upcast_ref()])
             .map_err(|e| MediaError::new(format!("cannot build the pipeline: {e}")))?;
         src.link(&parse)
             .map_err(|e| MediaError::new(format!("cannot link the pipeline: {e}")))?;
-        let sink_pad = sink.static_pad("sink").ok_or_else(|| MediaError::new("no sink pad"))?;
+        let sink_pad = sink
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::new("no sink pad"))?;
         parse.connect_pad_added(move |_, pad| {
             let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
             let is_video = caps
@@ -438,9 +452,10 @@ impl Running {
     /// Bring the pipeline to `PAUSED` and wait until the first data has reached the sink
     /// (files: finds missing plugins, unreadable files and the decoder before running).
     pub fn preroll(&self, timeout: Duration) -> Result<(), MediaError> {
-        self.pipeline
-            .set_state(gst::State::Paused)
-            .map_err(|_| self.bus_error().unwrap_or_else(|| MediaError::new("the pipeline refused to start")))?;
+        self.pipeline.set_state(gst::State::Paused).map_err(|_| {
+            self.bus_error()
+                .unwrap_or_else(|| MediaError::new("the pipeline refused to start"))
+        })?;
         let deadline = Instant::now() + timeout;
         let bus = self.bus()?;
         loop {
@@ -507,7 +522,10 @@ impl Running {
     /// Seek back to the start (looping files).
     pub fn rewind(&self) -> Result<(), MediaError> {
         self.pipeline
-            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::ZERO)
+            .seek_simple(
+                gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+                gst::ClockTime::ZERO,
+            )
             .map_err(|e| MediaError::new(format!("cannot seek to the start: {e}")))
     }
 
@@ -556,7 +574,8 @@ impl Running {
                     .src()
                     .map(|s| s.name().to_string())
                     .unwrap_or_else(|| "pipeline".into());
-                let mut err = MediaError::new(format!("GStreamer error from {from}: {}", e.error()));
+                let mut err =
+                    MediaError::new(format!("GStreamer error from {from}: {}", e.error()));
                 if let Some(debug) = e.debug() {
                     let first = debug.lines().last().unwrap_or_default().trim().to_string();
                     if !first.is_empty() {
@@ -612,7 +631,9 @@ fn watch_decoder(pipeline: &gst::Pipeline, shared: &Arc<Mutex<Shared>>, wait_key
                 }
             }
         }
-        let Some(factory) = element.factory() else { return };
+        let Some(factory) = element.factory() else {
+            return;
+        };
         if !is_video_decoder(&factory) {
             return;
         }
@@ -628,8 +649,14 @@ fn watch_decoder(pipeline: &gst::Pipeline, shared: &Arc<Mutex<Shared>>, wait_key
 
 /// A decoded sample as a [`Frame`], sharing the GStreamer buffer (no pixel copy), read
 /// through the buffer's own plane offsets and strides.
-pub fn sample_to_frame(sample: &gst::Sample, meta: Meta, format: PixelFormat) -> Result<Frame, MediaError> {
-    let caps = sample.caps().ok_or_else(|| MediaError::new("a frame without caps"))?;
+pub fn sample_to_frame(
+    sample: &gst::Sample,
+    meta: Meta,
+    format: PixelFormat,
+) -> Result<Frame, MediaError> {
+    let caps = sample
+        .caps()
+        .ok_or_else(|| MediaError::new("a frame without caps"))?;
     let info = gst_video::VideoInfo::from_caps(caps)
         .map_err(|e| MediaError::new(format!("unreadable video caps {caps}: {e}")))?;
     let buffer = sample
@@ -650,8 +677,15 @@ pub fn sample_to_frame(sample: &gst::Sample, meta: Meta, format: PixelFormat) ->
     let map = buffer
         .into_mapped_buffer_readable()
         .map_err(|_| MediaError::new("cannot map a frame buffer"))?;
-    Frame::new(meta, info.width(), info.height(), format, planes, Bytes::from_owner(map))
-        .map_err(|e| MediaError::new(format!("bad frame layout: {e}")))
+    Frame::new(
+        meta,
+        info.width(),
+        info.height(),
+        format,
+        planes,
+        Bytes::from_owner(map),
+    )
+    .map_err(|e| MediaError::new(format!("bad frame layout: {e}")))
 }
 
 /// An encoded sample as a [`Packet`] (no copy).
@@ -688,14 +722,20 @@ mod tests {
     fn missing_plugin_names_package() {
         let e = missing_plugin_error("video/x-h265, stream-format=(string)byte-stream");
         assert!(e.message.contains("video/x-h265"));
-        assert!(e.help.unwrap().contains("apt-get install gstreamer1.0-libav"));
+        assert!(
+            e.help
+                .unwrap()
+                .contains("apt-get install gstreamer1.0-libav")
+        );
         assert_eq!(plugin_for("image/jpeg").1, "gstreamer1.0-plugins-good");
     }
 
     #[test]
     fn named_decoder_must_exist() {
         assert!(DecoderChoice::parse("auto").check_installed().is_ok());
-        let e = DecoderChoice::parse("nosuchdec").check_installed().unwrap_err();
+        let e = DecoderChoice::parse("nosuchdec")
+            .check_installed()
+            .unwrap_err();
         assert!(e.message.contains("`nosuchdec` is not installed"));
     }
 }

@@ -1,0 +1,86 @@
+//! `edgeflow serve-rtsp`: a local RTSP server for trying pipelines without a camera (and for
+//! the tests, which kill and restart it to exercise reconnects).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+
+/// Serve a live H.264 test pattern, or a video file, over RTSP.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// TCP port to listen on (0: any free port; the URL printed says which).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: String,
+    /// Mount path.
+    #[arg(long, default_value = "/test")]
+    path: String,
+    /// Serve this H.264 file (looping is up to the client) instead of a test pattern.
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// Test pattern width.
+    #[arg(long, default_value_t = 320)]
+    width: u32,
+    /// Test pattern height.
+    #[arg(long, default_value_t = 240)]
+    height: u32,
+    /// Test pattern frame rate.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+}
+
+fn launch_line(args: &Args) -> anyhow::Result<String> {
+    Ok(match &args.file {
+        Some(f) => {
+            let f =
+                std::fs::canonicalize(f).with_context(|| format!("cannot open {}", f.display()))?;
+            let loc = f.display().to_string().replace('"', "\\\"");
+            format!(
+                "( filesrc location=\"{loc}\" ! parsebin ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
+            )
+        }
+        None => format!(
+            "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={},height={},framerate={}/1 \
+             ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={} \
+             ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+            args.width, args.height, args.fps, args.fps
+        ),
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    gst::init().context("cannot initialise GStreamer")?;
+    if !args.path.starts_with('/') {
+        bail!("--path must start with `/`, e.g. /test");
+    }
+    let main_loop = glib::MainLoop::new(None, false);
+    let server = rtsp::RTSPServer::new();
+    server.set_address(&args.address);
+    server.set_service(&args.port.to_string());
+    let mounts = server
+        .mount_points()
+        .context("the RTSP server has no mount points")?;
+    let factory = rtsp::RTSPMediaFactory::new();
+    factory.set_launch(&launch_line(&args)?);
+    factory.set_shared(true);
+    mounts.add_factory(&args.path, factory);
+    let _source = server
+        .attach(None)
+        .with_context(|| format!("cannot listen on {}:{}", args.address, args.port))?;
+    println!(
+        "serving rtsp://{}:{}{}",
+        args.address,
+        server.bound_port(),
+        args.path
+    );
+    let quit = main_loop.clone();
+    ctrlc::set_handler(move || quit.quit()).context("cannot install the Ctrl-C handler")?;
+    main_loop.run();
+    Ok(ExitCode::SUCCESS)
+}
