@@ -101,17 +101,21 @@ fn shipped_pipelines_validate_deep() {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
-            let out = edgeflow(&["validate", "--deep", "--deny-warnings", &rel(&p)]);
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                p.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let path = rel(&p);
+            // The RTSP demo needs a server (`edgeflow serve-rtsp`): checked shallow here; the
+            // media tests run the RTSP source against a real server.
+            let mut args = vec!["validate", "--deny-warnings"];
+            if !path.contains("rtsp") {
+                args.push("--deep");
+            }
+            args.push(&path);
+            let out = edgeflow(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{path}: {stderr}");
             n += 1;
         }
     }
-    assert!(n >= 1);
+    assert!(n >= 3);
 }
 
 #[test]
