@@ -151,8 +151,9 @@ impl DecoderChoice {
         }
     }
 
-    /// Checks a named decoder is installed (needs GStreamer initialised).
+    /// Checks a named decoder is installed.
     pub fn check_installed(&self) -> Result<(), MediaError> {
+        init()?;
         if let DecoderChoice::Named(name) = self
             && gst::ElementFactory::find(name).is_none()
         {
