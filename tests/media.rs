@@ -583,3 +583,42 @@ fn deep_validate_reports_an_unreachable_rtsp_server() {
         ],
     );
 }
+
+#[test]
+fn realtime_paces_a_file_at_its_frame_rate() {
+    // 60 frames at 30 fps are 2 s of video: paced, the run cannot be much faster than that.
+    // (A lower bound only: a slow machine cannot make this fail.)
+    let start = Instant::now();
+    let (out, _) = run(&file_pipeline(&m("h264.mp4"), "realtime = true"), "cam").unwrap();
+    assert_eq!(frames(&out).len(), 60);
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn rtsp_over_udp_goes_live() {
+    let port = free_port();
+    let _server = serve(port);
+    let toml = rtsp_pipeline(port, "transport = \"udp\"\nstall_timeout_ms = 3000");
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref()).unwrap();
+    let mut p = Pipeline::build(loaded.spec, RunOptions::default()).unwrap();
+    let rx = p.subscribe("cam", 4096, QueuePolicy::Block).unwrap();
+    let h = p.start().unwrap();
+    let mut seen = Vec::new();
+    watch(&rx, &mut seen, Duration::from_secs(20), |s| {
+        frames_after_last(s, StreamState::Live) >= 10
+    });
+    h.stop();
+    h.wait();
+    let live = seen.iter().find_map(|m| match m {
+        Message::Status(s) if s.state == StreamState::Live => s.detail.clone(),
+        _ => None,
+    });
+    assert!(
+        live.is_some_and(|d| d.starts_with("decoder ")),
+        "the live status names the decoder"
+    );
+}
