@@ -81,6 +81,14 @@ fn file_pipeline(path: &str, extra: &str) -> String {
     )
 }
 
+/// Frames numbered one after another with increasing timestamps.
+fn assert_in_order(f: &[&edgeflow::Frame], what: impl std::fmt::Display) {
+    let ok = f
+        .windows(2)
+        .all(|w| w[0].meta.seq + 1 == w[1].meta.seq && w[0].meta.pts_ns < w[1].meta.pts_ns);
+    assert!(ok, "{what}: frames out of order");
+}
+
 fn frames(msgs: &[Message]) -> Vec<&edgeflow::Frame> {
     msgs.iter()
         .filter_map(|m| {
@@ -101,11 +109,7 @@ fn h264_h265_and_mjpeg_files_decode_every_frame() {
         assert_eq!(f.len(), 60, "{name}");
         assert!(report.failure.is_none(), "{name}");
         assert_eq!((f[0].width, f[0].height), (320, 240));
-        assert!(
-            f.windows(2)
-                .all(|w| w[0].meta.seq + 1 == w[1].meta.seq && w[0].meta.pts_ns < w[1].meta.pts_ns),
-            "{name}: order"
-        );
+        assert_in_order(&f, name);
     }
 }
 
@@ -173,10 +177,9 @@ fn packets_through_the_decode_stage() {
         let (out, report) = run(&toml, "dec").unwrap();
         let f = frames(&out);
         assert_eq!(f.len(), 60, "{decoder}");
-        assert!(
-            f.windows(2)
-                .all(|w| w[0].meta.seq + 1 == w[1].meta.seq && w[0].meta.pts_ns < w[1].meta.pts_ns),
-            "frames leave in presentation order, numbered in that order"
+        assert_in_order(
+            &f,
+            "frames leave in presentation order, numbered in that order",
         );
         assert_eq!(report.metrics.stage("dec").unwrap().errors, 0);
     }
@@ -472,11 +475,7 @@ fn rtsp_reconnects_after_the_server_dies_and_keeps_frame_order() {
     assert_eq!(st.last(), Some(&StreamState::Ended));
     assert!(st.contains(&StreamState::Reconnecting));
     let f = frames(&seen);
-    assert!(
-        f.windows(2)
-            .all(|w| w[0].meta.seq + 1 == w[1].meta.seq && w[0].meta.pts_ns < w[1].meta.pts_ns),
-        "frame order across the reconnect"
-    );
+    assert_in_order(&f, "frame order across the reconnect");
 }
 
 #[test]

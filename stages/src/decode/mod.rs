@@ -235,8 +235,17 @@ impl Transform for Decode {
     fn finish(&mut self, out: &mut Emit<Frame>) -> Result<(), StageError> {
         if let Some((_, src, _)) = &self.running {
             let _ = src.end_of_stream();
-            // Wait for the decoder to hand over what it still holds.
-            while !self.drain(out, Duration::from_secs(5))? {}
+            // Wait for the decoder to hand over what it still holds, but not forever.
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while !self.drain(out, Duration::from_millis(500))? {
+                if std::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        stage = self.stage,
+                        "the decoder did not finish within 15 s; frames it still held are lost"
+                    );
+                    break;
+                }
+            }
         }
         self.running = None;
         Ok(())
