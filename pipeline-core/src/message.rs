@@ -376,6 +376,9 @@ pub struct Detection {
     /// Where it is.
     #[serde(flatten)]
     pub bbox: BBox,
+    /// Landmarks (face: eyes, nose, mouth, ears), normalised like the box; often none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keypoints: Vec<[f32; 2]>,
 }
 
 /// The detections of one frame.
@@ -390,6 +393,23 @@ pub struct Detections {
     pub frame_height: u32,
     /// The objects found (possibly none).
     pub detections: Vec<Detection>,
+    /// The frame was not analysed (`every_nth_frame`): no detections does not mean nothing
+    /// is there. Trackers keep their tracks through such frames.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+impl Detections {
+    /// The marker for a frame that was not analysed (`every_nth_frame`).
+    pub fn skipped(frame: &Frame) -> Self {
+        Detections {
+            meta: frame.meta.clone(),
+            frame_width: frame.width,
+            frame_height: frame.height,
+            detections: Vec::new(),
+            skipped: true,
+        }
+    }
 }
 
 /// One tracked object.
@@ -682,6 +702,7 @@ mod tests {
             frame_width: 1,
             frame_height: 1,
             detections: vec![],
+            skipped: false,
         };
         let m = d.into_message();
         assert_eq!(m.kind(), PortKind::Detections);

@@ -93,6 +93,7 @@ impl Transform for Flaky {
             frame_width: f.width,
             frame_height: f.height,
             detections: vec![],
+            skipped: false,
         });
         Ok(())
     }

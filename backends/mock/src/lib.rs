@@ -99,6 +99,7 @@ impl MockDetector {
                         width: bw as f32 / fw,
                         height: bh as f32 / fh,
                     },
+                    keypoints: Vec::new(),
                 }
             })
             .collect())

@@ -127,6 +127,7 @@ impl Transform for MockDetect {
 
     fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
         if !frame.meta.seq.is_multiple_of(self.every) {
+            out.push(Detections::skipped(&frame));
             return Ok(());
         }
         let found = self
@@ -140,6 +141,7 @@ impl Transform for MockDetect {
                 .into_iter()
                 .filter(|d| self.keep[d.class_id as usize] && d.score >= self.threshold)
                 .collect(),
+            skipped: false,
             meta: frame.meta,
         });
         Ok(())
@@ -170,15 +172,14 @@ mod tests {
             config_from_toml("classes = [\"car\"]\nevery_nth_frame = 2\nscore_threshold = 0.0")
                 .unwrap();
         let out = run_transform::<MockDetect>(cfg, frames(6, 3)).unwrap();
-        assert_eq!(
-            out.iter().map(|d| d.meta.seq).collect::<Vec<_>>(),
-            [0, 2, 4]
-        );
-        assert!(
-            out.iter()
-                .all(|d| d.detections.iter().all(|x| &*x.label == "car"))
-        );
-        assert!(out.iter().all(|d| d.detections.len() == 1));
+        // Every frame comes out; the ones in between are marked as not analysed.
+        let analysed: Vec<u64> = out.iter().filter(|d| !d.skipped).map(|d| d.meta.seq).collect();
+        assert_eq!(analysed, [0, 2, 4]);
+        assert_eq!(out.len(), 6);
+        assert!(out.iter().filter(|d| d.skipped).all(|d| d.detections.is_empty()));
+        let found = out.iter().filter(|d| !d.skipped);
+        assert!(found.clone().all(|d| d.detections.iter().all(|x| &*x.label == "car")));
+        assert!(found.clone().all(|d| d.detections.len() == 1));
     }
 
     #[test]

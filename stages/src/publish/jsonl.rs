@@ -235,12 +235,14 @@ mod tests {
                 width: 0.125,
                 height: 0.25,
             },
+            keypoints: vec![],
         };
         Detections {
             meta: Meta::now("cam".into(), 7, 700),
             frame_width: 64,
             frame_height: 48,
             detections: vec![d("person"), d("car")],
+            skipped: false,
         }
         .into_message()
     }

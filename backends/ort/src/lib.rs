@@ -1,0 +1,225 @@
+//! # edgeflow-backend-ort
+//!
+//! ONNX Runtime through the `ort` crate, with the runtime library loaded at run time
+//! (`load-dynamic`): builds need no download, and a missing library is an error that says
+//! where edgeflow looked and how to fix it.
+//!
+//! The library is searched, in order: the `library` option of the stage; `ORT_DYLIB_PATH`;
+//! `libonnxruntime.so*` next to the executable; `assets/ort/libonnxruntime.so.1.31.1` under the
+//! working directory (where `scripts/setup.sh` puts it).
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use edgeflow_backend::{Backend, BackendError, DType, RuntimeStatus, Tensor, TensorSpec};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+/// The ONNX Runtime version the project pins.
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Where `scripts/setup.sh` installs the library, relative to the project root.
+pub const PROJECT_LIBRARY: &str = "assets/ort/libonnxruntime.so.1.31.1";
+
+/// Graph optimization level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Optimization {
+    /// No optimization.
+    Disable,
+    /// Basic (constant folding, redundant nodes).
+    Basic,
+    /// Extended (fusions).
+    Extended,
+    /// Everything, including layout optimizations (the default).
+    #[default]
+    All,
+}
+
+/// Session options.
+#[derive(Clone, Debug, Default)]
+pub struct OrtOptions {
+    /// An explicit path to `libonnxruntime.so`.
+    pub library: Option<PathBuf>,
+    /// Threads inside one operator (0: ONNX Runtime decides).
+    pub intra_threads: usize,
+    /// Threads across operators (0: ONNX Runtime decides).
+    pub inter_threads: usize,
+    /// Graph optimization level.
+    pub optimization: Optimization,
+}
+
+/// The places searched for the library, in order, given an explicit path (if any).
+pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    if let Some(p) = explicit {
+        c.push(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        c.push(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        c.push(dir.join(format!("libonnxruntime.so.{ORT_VERSION}")));
+        c.push(dir.join("libonnxruntime.so"));
+    }
+    c.push(PathBuf::from(PROJECT_LIBRARY));
+    c
+}
+
+/// The process-wide ONNX Runtime: loaded once, from the first path that works.
+static RUNTIME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+static ENV: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
+
+fn runtime_help() -> String {
+    format!(
+        "run scripts/setup.sh (it puts libonnxruntime.so.{ORT_VERSION} in assets/ort/), or set \
+         `library = \"/path/to/libonnxruntime.so\"` on the stage, or ORT_DYLIB_PATH"
+    )
+}
+
+/// Load ONNX Runtime (once per process). `Err` says every place tried.
+pub fn init(explicit: Option<&Path>) -> Result<PathBuf, BackendError> {
+    let r = RUNTIME.get_or_init(|| {
+        let mut tried = Vec::new();
+        for path in library_candidates(explicit) {
+            if !path.exists() {
+                tried.push(format!("{} (not found)", path.display()));
+                continue;
+            }
+            match ort::init_from(&path) {
+                Ok(builder) => match builder.with_name("edgeflow").build() {
+                    Ok(env) => {
+                        *ENV.lock().unwrap_or_else(PoisonError::into_inner) = Some(env);
+                        tracing::info!(library = %path.display(), "ONNX Runtime loaded");
+                        return Ok(path);
+                    }
+                    Err(e) => tried.push(format!("{} ({e})", path.display())),
+                },
+                Err(e) => tried.push(format!("{} ({e})", path.display())),
+            }
+        }
+        Err(tried.join("; "))
+    });
+    r.clone().map_err(|tried| BackendError::Runtime {
+        message: format!("cannot load the ONNX Runtime library; tried: {tried}"),
+        help: runtime_help(),
+    })
+}
+
+/// Whether the library loads here, and from where (for `edgeflow list-backends`).
+pub fn status() -> RuntimeStatus {
+    RuntimeStatus {
+        backend: "ort",
+        library: init(None).map_err(|e| e.to_string()),
+    }
+}
+
+fn dtype(t: TensorElementType) -> DType {
+    match t {
+        TensorElementType::Float32 => DType::F32,
+        TensorElementType::Float16 => DType::F16,
+        TensorElementType::Uint8 => DType::U8,
+        TensorElementType::Int8 => DType::I8,
+        TensorElementType::Int32 => DType::I32,
+        TensorElementType::Int64 => DType::I64,
+        _ => DType::Other("other"),
+    }
+}
+
+fn spec(name: &str, ty: &ValueType) -> TensorSpec {
+    let shape = ty
+        .tensor_shape()
+        .map(|s| s.iter().map(|d| usize::try_from(*d).ok()).collect())
+        .unwrap_or_default();
+    let dt = ty.tensor_type().map_or(DType::Other("not a tensor"), dtype);
+    TensorSpec::new(name, shape, dt)
+}
+
+/// A model loaded in ONNX Runtime.
+pub struct OrtBackend {
+    session: Session,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+}
+
+impl OrtBackend {
+    /// Load `model` with `options` (loads the runtime library first if needed).
+    pub fn load(model: &Path, options: &OrtOptions) -> Result<Self, BackendError> {
+        init(options.library.as_deref())?;
+        let err = |message: String| BackendError::Model {
+            path: model.to_path_buf(),
+            message,
+        };
+        if !model.is_file() {
+            return Err(err("no such file".into()));
+        }
+        let level = match options.optimization {
+            Optimization::Disable => GraphOptimizationLevel::Disable,
+            Optimization::Basic => GraphOptimizationLevel::Level1,
+            Optimization::Extended => GraphOptimizationLevel::Level2,
+            Optimization::All => GraphOptimizationLevel::All,
+        };
+        let env = ENV.lock().unwrap_or_else(PoisonError::into_inner);
+        let env = env.as_ref().ok_or_else(|| BackendError::Runtime {
+            message: "the ONNX Runtime environment is not initialised".into(),
+            help: runtime_help(),
+        })?;
+        let mut builder = Session::builder(env)
+            .map_err(|e| err(e.to_string()))?
+            .with_optimization_level(level)
+            .map_err(|e| err(e.to_string()))?;
+        if options.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(options.intra_threads)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        if options.inter_threads > 0 {
+            builder = builder
+                .with_inter_threads(options.inter_threads)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let session = builder
+            .commit_from_file(model)
+            .map_err(|e| err(format!("not a model ONNX Runtime can load: {e}")))?;
+        let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
+        let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
+        Ok(OrtBackend { session, inputs, outputs })
+    }
+}
+
+impl Backend for OrtBackend {
+    fn inputs(&self) -> &[TensorSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, BackendError> {
+        let name = self
+            .inputs
+            .first()
+            .map(|s| s.name.clone())
+            .ok_or_else(|| BackendError::Run("the model has no input".into()))?;
+        let shape: Vec<i64> = input.shape.iter().map(|d| *d as i64).collect();
+        let value = TensorRef::from_array_view((shape, input.data.as_slice()))
+            .map_err(|e| BackendError::Run(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![name => value])
+            .map_err(|e| BackendError::Run(e.to_string()))?;
+        let mut result = Vec::with_capacity(self.outputs.len());
+        for spec in &self.outputs {
+            let (shape, data) = outputs[spec.name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| BackendError::Run(format!("output {}: {e}", spec.name)))?;
+            result.push(Tensor {
+                shape: shape.iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect(),
+                data: data.to_vec(),
+            });
+        }
+        Ok(result)
+    }
+}
