@@ -19,14 +19,9 @@ use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 // Features named below are reserved for the stages that the media, detect and publish work
 // brings; until then enabling one says so at compile time instead of building a binary that
 // claims to have them.
-#[cfg(any(
-    feature = "ort",
-    feature = "tensorrt",
-    feature = "hailo",
-    feature = "rknn"
-))]
+#[cfg(any(feature = "tensorrt", feature = "hailo", feature = "rknn"))]
 compile_error!(
-    "inference backend features are reserved: only `backend = \"mock\"` is part of this build yet"
+    "backend features tensorrt, hailo and rknn are reserved: `mock` and `ort` are part of this build"
 );
 #[cfg(any(feature = "kafka", feature = "mqtt"))]
 compile_error!("broker features are reserved: only `sink = \"jsonl\"` is part of this build yet");
@@ -66,8 +61,15 @@ pub fn registry() -> Registry {
         });
     }
     r.transform::<detect::MockDetect>(detect::mock::INFO);
+    #[cfg(feature = "ort")]
+    r.transform::<detect::ort::OrtDetect>(detect::ort::INFO);
     r.sink::<publish::JsonLines>(publish::jsonl::INFO);
-    for backend in ["ort", "tensorrt", "hailo", "rknn"] {
+    let missing_backends: &[&str] = if cfg!(feature = "ort") {
+        &["tensorrt", "hailo", "rknn"]
+    } else {
+        &["ort", "tensorrt", "hailo", "rknn"]
+    };
+    for &backend in missing_backends {
         r.not_compiled(NotCompiled {
             type_name: "detect",
             variant: Some(Variant {

@@ -147,9 +147,17 @@ mod tests {
 
     #[test]
     fn layout_is_guessed_from_the_channel_dimension() {
-        let nchw = TensorSpec::new("x", vec![Some(1), Some(3), Some(416), Some(416)], DType::F32);
+        let nchw = TensorSpec::new(
+            "x",
+            vec![Some(1), Some(3), Some(416), Some(416)],
+            DType::F32,
+        );
         assert_eq!(nchw.layout, Some(Layout::Nchw));
-        let nhwc = TensorSpec::new("x", vec![Some(1), Some(128), Some(128), Some(3)], DType::F32);
+        let nhwc = TensorSpec::new(
+            "x",
+            vec![Some(1), Some(128), Some(128), Some(3)],
+            DType::F32,
+        );
         assert_eq!(nhwc.layout, Some(Layout::Nhwc));
         let flat = TensorSpec::new("y", vec![None, Some(2535), Some(85)], DType::F32);
         assert_eq!(flat.layout, None);

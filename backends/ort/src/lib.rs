@@ -59,7 +59,10 @@ pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         c.push(PathBuf::from(p));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         c.push(dir.join(format!("libonnxruntime.so.{ORT_VERSION}")));
         c.push(dir.join("libonnxruntime.so"));
     }
@@ -182,9 +185,21 @@ impl OrtBackend {
         let session = builder
             .commit_from_file(model)
             .map_err(|e| err(format!("not a model ONNX Runtime can load: {e}")))?;
-        let inputs = session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
-        let outputs = session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect();
-        Ok(OrtBackend { session, inputs, outputs })
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| spec(o.name(), o.dtype()))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| spec(o.name(), o.dtype()))
+            .collect();
+        Ok(OrtBackend {
+            session,
+            inputs,
+            outputs,
+        })
     }
 }
 
@@ -216,7 +231,10 @@ impl Backend for OrtBackend {
                 .try_extract_tensor::<f32>()
                 .map_err(|e| BackendError::Run(format!("output {}: {e}", spec.name)))?;
             result.push(Tensor {
-                shape: shape.iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect(),
+                shape: shape
+                    .iter()
+                    .map(|d| usize::try_from(*d).unwrap_or(0))
+                    .collect(),
                 data: data.to_vec(),
             });
         }

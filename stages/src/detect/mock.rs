@@ -173,12 +173,24 @@ mod tests {
                 .unwrap();
         let out = run_transform::<MockDetect>(cfg, frames(6, 3)).unwrap();
         // Every frame comes out; the ones in between are marked as not analysed.
-        let analysed: Vec<u64> = out.iter().filter(|d| !d.skipped).map(|d| d.meta.seq).collect();
+        let analysed: Vec<u64> = out
+            .iter()
+            .filter(|d| !d.skipped)
+            .map(|d| d.meta.seq)
+            .collect();
         assert_eq!(analysed, [0, 2, 4]);
         assert_eq!(out.len(), 6);
-        assert!(out.iter().filter(|d| d.skipped).all(|d| d.detections.is_empty()));
+        assert!(
+            out.iter()
+                .filter(|d| d.skipped)
+                .all(|d| d.detections.is_empty())
+        );
         let found = out.iter().filter(|d| !d.skipped);
-        assert!(found.clone().all(|d| d.detections.iter().all(|x| &*x.label == "car")));
+        assert!(
+            found
+                .clone()
+                .all(|d| d.detections.iter().all(|x| &*x.label == "car"))
+        );
         assert!(found.clone().all(|d| d.detections.len() == 1));
     }
 

@@ -1,0 +1,459 @@
+//! Model families: what their tensors look like (the contract checked at load) and how their
+//! outputs become boxes.
+
+use edgeflow_backend::{Layout, Tensor, TensorSpec};
+use serde::Deserialize;
+
+use super::preprocess::Normalize;
+
+/// A model family.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// YOLO detectors with decoded heads: `[1, N, 5 + C]` (v3/v5: box, objectness, classes) or
+    /// `[1, 4 + C, N]` (v8/v11: box, classes).
+    Yolo,
+    /// MediaPipe BlazeFace (front-128 or back-256): faces with six keypoints.
+    Blazeface,
+}
+
+/// How a YOLO output is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YoloLayout {
+    /// `[1, N, 5 + C]`: cx, cy, w, h, objectness, classes.
+    RowsWithObjectness,
+    /// `[1, 4 + C, N]`: cx, cy, w, h, classes; one column per candidate.
+    ColumnsNoObjectness,
+}
+
+/// What a loaded model turned out to be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contract {
+    /// Input width.
+    pub width: u32,
+    /// Input height.
+    pub height: u32,
+    /// Input layout.
+    pub layout: Layout,
+    /// Pixel scaling and padding.
+    pub norm: Normalize,
+    /// What to decode.
+    pub decoder: Decoder,
+}
+
+/// The decoder for a model's outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoder {
+    /// YOLO with this layout and class count.
+    Yolo(YoloLayout, usize),
+    /// BlazeFace with anchors; outputs (scores, boxes) for the 16×16 and 8×8 grids.
+    Blazeface {
+        /// Anchor centres, 0..1.
+        anchors: Vec<(f32, f32)>,
+        /// Output index of the scores of the first grid, boxes of the first grid, scores of
+        /// the second, boxes of the second.
+        outputs: [usize; 4],
+    },
+}
+
+/// A model file that does not fit the family: what was expected, what the file has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// What the family expects.
+    pub expected: String,
+    /// What the file has.
+    pub found: String,
+}
+
+fn dims(spec: &TensorSpec) -> Vec<usize> {
+    spec.shape.iter().map(|d| d.unwrap_or(0)).collect()
+}
+
+fn describe(specs: &[TensorSpec]) -> String {
+    specs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Family {
+    /// The family's name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Yolo => "yolo",
+            Family::Blazeface => "blazeface",
+        }
+    }
+
+    /// Check a model's tensors against this family; `classes` is the labels count (YOLO).
+    pub fn check(
+        self,
+        inputs: &[TensorSpec],
+        outputs: &[TensorSpec],
+        classes: usize,
+    ) -> Result<Contract, Mismatch> {
+        let io = || format!("inputs {}; outputs {}", describe(inputs), describe(outputs));
+        match self {
+            Family::Yolo => {
+                let bad = |expected: &str| Mismatch {
+                    expected: expected.to_string(),
+                    found: io(),
+                };
+                let [input] = inputs else {
+                    return Err(bad("one input [1, 3, H, W]"));
+                };
+                let d = dims(input);
+                if d.len() != 4
+                    || input.layout != Some(Layout::Nchw)
+                    || d[1] != 3
+                    || d[2] == 0
+                    || d[3] == 0
+                {
+                    return Err(bad("one input [1, 3, H, W] float32, RGB, fixed H and W"));
+                }
+                let [output] = outputs else {
+                    return Err(bad("one output [1, N, 5 + classes] or [1, 4 + classes, N]"));
+                };
+                let o = dims(output);
+                let layout = match o.as_slice() {
+                    [_, n, a] if *a == classes + 5 && *n > 0 => YoloLayout::RowsWithObjectness,
+                    [_, a, n] if *a == classes + 4 && *n > 0 => YoloLayout::ColumnsNoObjectness,
+                    _ => {
+                        return Err(bad(&format!(
+                            "an output [1, N, {}] (YOLOv3/v5) or [1, {}, N] (YOLOv8/11) for {classes} classes",
+                            classes + 5,
+                            classes + 4
+                        )));
+                    }
+                };
+                Ok(Contract {
+                    width: d[3] as u32,
+                    height: d[2] as u32,
+                    layout: Layout::Nchw,
+                    norm: Normalize {
+                        scale: 1.0 / 255.0,
+                        offset: 0.0,
+                        pad: 128,
+                    },
+                    decoder: Decoder::Yolo(layout, classes),
+                })
+            }
+            Family::Blazeface => {
+                let bad = |expected: &str| Mismatch {
+                    expected: expected.to_string(),
+                    found: io(),
+                };
+                let want = "one input [1, S, S, 3] (S = 128 or 256) and outputs [1, 512, 1], [1, 384, 1], [1, 512, 16], [1, 384, 16]";
+                let [input] = inputs else {
+                    return Err(bad(want));
+                };
+                let d = dims(input);
+                let size = match d.as_slice() {
+                    [_, s, t, 3] if s == t && (*s == 128 || *s == 256) => *s,
+                    _ => return Err(bad(want)),
+                };
+                let find = |shape: [usize; 3]| outputs.iter().position(|o| dims(o) == shape);
+                let (Some(s1), Some(b1), Some(s2), Some(b2)) = (
+                    find([1, 512, 1]),
+                    find([1, 512, 16]),
+                    find([1, 384, 1]),
+                    find([1, 384, 16]),
+                ) else {
+                    return Err(bad(want));
+                };
+                // 16×16 grid with 2 anchors, then 8×8 with 6 (MediaPipe's SSD anchors, offset 0.5).
+                let mut anchors = Vec::with_capacity(896);
+                for (grid, per) in [(16usize, 2usize), (8, 6)] {
+                    for y in 0..grid {
+                        for x in 0..grid {
+                            for _ in 0..per {
+                                anchors.push((
+                                    (x as f32 + 0.5) / grid as f32,
+                                    (y as f32 + 0.5) / grid as f32,
+                                ));
+                            }
+                        }
+                    }
+                }
+                Ok(Contract {
+                    width: size as u32,
+                    height: size as u32,
+                    layout: Layout::Nhwc,
+                    norm: Normalize {
+                        scale: 1.0 / 127.5,
+                        offset: -1.0,
+                        pad: 0,
+                    },
+                    decoder: Decoder::Blazeface {
+                        anchors,
+                        outputs: [s1, b1, s2, b2],
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// One candidate box in input pixels: x1, y1, x2, y2, score, class, keypoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Corners in input pixels.
+    pub bbox: [f32; 4],
+    /// Score 0..1.
+    pub score: f32,
+    /// Class index.
+    pub class: usize,
+    /// Keypoints in input pixels.
+    pub keypoints: Vec<[f32; 2]>,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl Decoder {
+    /// Candidates scoring at least `threshold` whose class `keep` accepts.
+    pub fn decode(
+        &self,
+        outputs: &[Tensor],
+        size: (u32, u32),
+        threshold: f32,
+        keep: &dyn Fn(usize) -> bool,
+    ) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        match self {
+            Decoder::Yolo(layout, classes) => {
+                let Some(t) = outputs.first() else { return out };
+                let (n, stride) = match layout {
+                    YoloLayout::RowsWithObjectness => (t.data.len() / (classes + 5), classes + 5),
+                    YoloLayout::ColumnsNoObjectness => (t.data.len() / (classes + 4), 1),
+                };
+                let at = |i: usize, a: usize| match layout {
+                    YoloLayout::RowsWithObjectness => t.data[i * stride + a],
+                    YoloLayout::ColumnsNoObjectness => t.data[a * n + i],
+                };
+                let first_class = match layout {
+                    YoloLayout::RowsWithObjectness => 5,
+                    YoloLayout::ColumnsNoObjectness => 4,
+                };
+                for i in 0..n {
+                    let obj = match layout {
+                        YoloLayout::RowsWithObjectness => at(i, 4),
+                        YoloLayout::ColumnsNoObjectness => 1.0,
+                    };
+                    if obj < threshold {
+                        continue;
+                    }
+                    for c in 0..*classes {
+                        let score = obj * at(i, first_class + c);
+                        if score >= threshold && keep(c) {
+                            let (cx, cy, w, h) = (at(i, 0), at(i, 1), at(i, 2), at(i, 3));
+                            out.push(Candidate {
+                                bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                                score,
+                                class: c,
+                                keypoints: Vec::new(),
+                            });
+                        }
+                    }
+                }
+            }
+            Decoder::Blazeface {
+                anchors,
+                outputs: idx,
+            } => {
+                let size = size.0 as f32;
+                let mut base = 0;
+                for (s, b) in [(idx[0], idx[1]), (idx[2], idx[3])] {
+                    let (Some(scores), Some(boxes)) = (outputs.get(s), outputs.get(b)) else {
+                        return out;
+                    };
+                    for (i, logit) in scores.data.iter().enumerate() {
+                        let score = sigmoid(*logit);
+                        let Some(&(ax, ay)) = anchors.get(base + i) else {
+                            break;
+                        };
+                        if score < threshold || !keep(0) {
+                            continue;
+                        }
+                        let r = &boxes.data[i * 16..i * 16 + 16];
+                        let (cx, cy) = (ax * size + r[0], ay * size + r[1]);
+                        let (w, h) = (r[2], r[3]);
+                        let keypoints = (0..6)
+                            .map(|k| [ax * size + r[4 + 2 * k], ay * size + r[5 + 2 * k]])
+                            .collect();
+                        out.push(Candidate {
+                            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                            score,
+                            class: 0,
+                            keypoints,
+                        });
+                    }
+                    base += scores.data.len();
+                }
+            }
+        }
+        out
+    }
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
+/// Class-aware non-maximum suppression: highest scores first, dropping boxes of the same class
+/// that overlap a kept one by more than `iou_threshold`; at most `max` boxes.
+pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32, max: usize) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Candidate> = Vec::new();
+    for c in candidates {
+        if kept.len() >= max {
+            break;
+        }
+        if kept
+            .iter()
+            .all(|k| k.class != c.class || iou(&k.bbox, &c.bbox) <= iou_threshold)
+        {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeflow_backend::DType;
+
+    fn spec(name: &str, shape: &[usize]) -> TensorSpec {
+        TensorSpec::new(name, shape.iter().map(|d| Some(*d)).collect(), DType::F32)
+    }
+
+    fn cand(bbox: [f32; 4], score: f32, class: usize) -> Candidate {
+        Candidate {
+            bbox,
+            score,
+            class,
+            keypoints: vec![],
+        }
+    }
+
+    #[test]
+    fn nms_keeps_best_per_class() {
+        let kept = nms(
+            vec![
+                cand([0.0, 0.0, 10.0, 10.0], 0.8, 0),
+                cand([1.0, 1.0, 11.0, 11.0], 0.9, 0),
+                cand([1.0, 1.0, 11.0, 11.0], 0.7, 1),
+                cand([50.0, 50.0, 60.0, 60.0], 0.6, 0),
+            ],
+            0.45,
+            10,
+        );
+        let scores: Vec<f32> = kept.iter().map(|c| c.score).collect();
+        assert_eq!(scores, [0.9, 0.7, 0.6]);
+        assert_eq!(
+            nms(vec![cand([0.0; 4], 0.5, 0), cand([5.0; 4], 0.4, 1)], 0.5, 1).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn yolo_rows_and_columns_decode_alike() {
+        // Two candidates, 2 classes. Rows: cx, cy, w, h, obj, c0, c1.
+        let rows = Tensor {
+            shape: vec![1, 2, 7],
+            data: vec![
+                10.0, 10.0, 4.0, 4.0, 0.9, 0.1, 0.8, 30.0, 30.0, 2.0, 2.0, 0.2, 0.9, 0.1,
+            ],
+        };
+        let d = Decoder::Yolo(YoloLayout::RowsWithObjectness, 2);
+        let c = d.decode(&[rows], (64, 64), 0.5, &|_| true);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].class, c[0].bbox), (1, [8.0, 8.0, 12.0, 12.0]));
+        assert!((c[0].score - 0.72).abs() < 1e-6);
+        // Columns (v8): cx, cy, w, h, c0, c1 per column.
+        let cols = Tensor {
+            shape: vec![1, 6, 2],
+            data: vec![
+                10.0, 30.0, 10.0, 30.0, 4.0, 2.0, 4.0, 2.0, 0.1, 0.6, 0.72, 0.1,
+            ],
+        };
+        let d = Decoder::Yolo(YoloLayout::ColumnsNoObjectness, 2);
+        let c = d.decode(&[cols], (64, 64), 0.5, &|class| class == 1);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].class, c[0].bbox), (1, [8.0, 8.0, 12.0, 12.0]));
+    }
+
+    #[test]
+    fn blazeface_decodes_anchor_offsets_and_keypoints() {
+        let contract = Family::Blazeface
+            .check(
+                &[spec("input", &[1, 128, 128, 3])],
+                &[
+                    spec("s1", &[1, 512, 1]),
+                    spec("s2", &[1, 384, 1]),
+                    spec("b1", &[1, 512, 16]),
+                    spec("b2", &[1, 384, 16]),
+                ],
+                1,
+            )
+            .unwrap();
+        let mut s1 = vec![-10.0f32; 512];
+        s1[0] = 3.0; // anchor 0: centre (0.5/16, 0.5/16) of the first grid
+        let mut b1 = vec![0.0f32; 512 * 16];
+        b1[..6].copy_from_slice(&[2.0, 1.0, 8.0, 6.0, 1.0, 1.0]);
+        let outputs = [
+            Tensor {
+                shape: vec![1, 512, 1],
+                data: s1,
+            },
+            Tensor {
+                shape: vec![1, 384, 1],
+                data: vec![-10.0; 384],
+            },
+            Tensor {
+                shape: vec![1, 512, 16],
+                data: b1,
+            },
+            Tensor {
+                shape: vec![1, 384, 16],
+                data: vec![0.0; 384 * 16],
+            },
+        ];
+        let c = contract
+            .decoder
+            .decode(&outputs, (128, 128), 0.5, &|_| true);
+        assert_eq!(c.len(), 1);
+        assert!((c[0].score - sigmoid(3.0)).abs() < 1e-6);
+        // anchor centre 4 px + offset (2, 1) = (6, 5); size 8 × 6.
+        assert_eq!(c[0].bbox, [2.0, 2.0, 10.0, 8.0]);
+        assert_eq!(c[0].keypoints[0], [5.0, 5.0]);
+        assert_eq!(c[0].keypoints.len(), 6);
+    }
+
+    #[test]
+    fn contract_mismatches_say_what_was_expected() {
+        let yolo_in = [spec("images", &[1, 3, 416, 416])];
+        let yolo_out = [spec("output", &[1, 2535, 85])];
+        assert!(Family::Yolo.check(&yolo_in, &yolo_out, 80).is_ok());
+        let e = Family::Yolo.check(&yolo_in, &yolo_out, 79).unwrap_err();
+        assert!(e.expected.contains("[1, N, 84]"), "{e:?}");
+        assert!(e.found.contains("output [1, 2535, 85]"), "{e:?}");
+        let e = Family::Blazeface.check(&yolo_in, &yolo_out, 1).unwrap_err();
+        assert!(e.expected.contains("[1, S, S, 3]"));
+        let v8 = [spec("output0", &[1, 84, 8400])];
+        assert_eq!(
+            Family::Yolo
+                .check(&[spec("images", &[1, 3, 640, 640])], &v8, 80)
+                .unwrap()
+                .decoder,
+            Decoder::Yolo(YoloLayout::ColumnsNoObjectness, 80)
+        );
+    }
+}
