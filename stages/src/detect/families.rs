@@ -135,6 +135,7 @@ impl Family {
                         scale: 1.0 / 255.0,
                         offset: 0.0,
                         pad: 128,
+                        centred: true,
                     },
                     decoder: Decoder::Yolo(layout, classes),
                 })
@@ -184,6 +185,7 @@ impl Family {
                         scale: 1.0 / 127.5,
                         offset: -1.0,
                         pad: 0,
+                        centred: false,
                     },
                     decoder: Decoder::Blazeface {
                         anchors,
@@ -193,6 +195,24 @@ impl Family {
             }
         }
     }
+}
+
+/// A family that fits a model the configured family does not, as a help line.
+pub fn suggest(inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Option<String> {
+    if Family::Blazeface.check(inputs, outputs, 1).is_ok() {
+        return Some("this is a BlazeFace model: use `family = \"blazeface\"`".to_string());
+    }
+    let [output] = outputs else { return None };
+    let o = dims(output);
+    let classes = match o.as_slice() {
+        [_, n, a] if *a > 5 && n > a => a - 5,
+        [_, a, n] if *a > 4 && n > a => a - 4,
+        _ => return None,
+    };
+    Family::Yolo
+        .check(inputs, outputs, classes)
+        .is_ok()
+        .then(|| format!("this is a YOLO model for {classes} classes: use `family = \"yolo\"` with a labels file of {classes} lines"))
 }
 
 /// One candidate box in input pixels: x1, y1, x2, y2, score, class, keypoints.
@@ -325,6 +345,45 @@ pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32, max: usize) -> Ve
     kept
 }
 
+/// MediaPipe's weighted non-maximum suppression: the best box absorbs every box overlapping
+/// it by more than `iou_threshold`, and the result is their score-weighted average (box and
+/// keypoints), with the best box's score. Steadier boxes than plain NMS for faces.
+pub fn weighted_nms(
+    mut candidates: Vec<Candidate>,
+    iou_threshold: f32,
+    max: usize,
+) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut out = Vec::new();
+    while let Some(best) = candidates.first().cloned() {
+        if out.len() >= max {
+            break;
+        }
+        let (group, rest): (Vec<Candidate>, Vec<Candidate>) = candidates
+            .into_iter()
+            .partition(|c| c.class == best.class && iou(&c.bbox, &best.bbox) > iou_threshold);
+        candidates = rest;
+        let total: f32 = group.iter().map(|c| c.score).sum();
+        let mut merged = best.clone();
+        if total > 0.0 && group.len() > 1 {
+            for k in 0..4 {
+                merged.bbox[k] = group.iter().map(|c| c.bbox[k] * c.score).sum::<f32>() / total;
+            }
+            for (k, point) in merged.keypoints.iter_mut().enumerate() {
+                for axis in 0..2 {
+                    point[axis] = group
+                        .iter()
+                        .map(|c| c.keypoints.get(k).map_or(0.0, |p| p[axis]) * c.score)
+                        .sum::<f32>()
+                        / total;
+                }
+            }
+        }
+        out.push(merged);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +420,23 @@ mod tests {
             nms(vec![cand([0.0; 4], 0.5, 0), cand([5.0; 4], 0.4, 1)], 0.5, 1).len(),
             1
         );
+    }
+
+    #[test]
+    fn weighted_nms_averages_the_overlapping_group() {
+        let kept = weighted_nms(
+            vec![
+                cand([0.0, 0.0, 10.0, 10.0], 0.75, 0),
+                cand([2.0, 0.0, 12.0, 10.0], 0.25, 0),
+                cand([50.0, 50.0, 60.0, 60.0], 0.5, 0),
+            ],
+            0.3,
+            10,
+        );
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].bbox, [0.5, 0.0, 10.5, 10.0]);
+        assert_eq!(kept[0].score, 0.75);
+        assert_eq!(kept[1].bbox, [50.0, 50.0, 60.0, 60.0]);
     }
 
     #[test]

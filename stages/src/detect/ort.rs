@@ -11,7 +11,7 @@ use edgeflow_core::{
 use fast_image_resize::Resizer;
 use serde::Deserialize;
 
-use super::families::{Contract, Family, nms};
+use super::families::{Contract, Family, nms, weighted_nms};
 use super::preprocess::{Resize, prepare};
 
 /// Registry entry.
@@ -128,6 +128,7 @@ pub struct OrtDetect {
     resize: Resize,
     every: u64,
     resizer: Resizer,
+    weighted: bool,
 }
 
 fn read_labels(path: &Path) -> Result<Vec<String>, BuildError> {
@@ -237,18 +238,9 @@ impl Transform for OrtDetect {
                 .with_help("check that `model` is an ONNX file (YOLO models from Darknet: scripts/darknet2onnx.py)"),
         })?;
         let contract = cfg.family.check(backend.inputs(), backend.outputs(), labels.len()).map_err(|m| {
-            let other = match cfg.family {
-                Family::Yolo => Family::Blazeface,
-                Family::Blazeface => Family::Yolo,
-            };
-            let fits = other.check(backend.inputs(), backend.outputs(), labels.len()).is_ok();
-            let help = if fits {
-                format!("family = \"{}\" fits this file", other.name())
-            } else if cfg.family == Family::Yolo {
-                format!("check `labels` ({} labels here) and that this is a YOLO model with decoded outputs", labels.len())
-            } else {
-                "check `model`: this is not a BlazeFace model".to_string()
-            };
+            let help = super::families::suggest(backend.inputs(), backend.outputs()).unwrap_or_else(|| {
+                "check `model` and `family` (and `labels`: one line per class, in the model's order)".to_string()
+            });
             BuildError::new(format!(
                 "{} does not fit family `{}`: expected {}; the file has {}",
                 model.display(),
@@ -284,6 +276,7 @@ impl Transform for OrtDetect {
             resize: cfg.resize,
             every: u64::from(cfg.every_nth_frame),
             resizer: Resizer::new(),
+            weighted: cfg.family == Family::Blazeface,
         })
     }
 
@@ -311,7 +304,12 @@ impl Transform for OrtDetect {
                 keep.get(k).copied().unwrap_or(false)
             });
         let (fw, fh) = (frame.width as f32, frame.height as f32);
-        let detections = nms(candidates, self.nms_iou, self.max)
+        let kept = if self.weighted {
+            weighted_nms(candidates, self.nms_iou, self.max)
+        } else {
+            nms(candidates, self.nms_iou, self.max)
+        };
+        let detections = kept
             .into_iter()
             .map(|cand| {
                 let (x1, y1) = place.to_frame(cand.bbox[0], cand.bbox[1]);

@@ -29,6 +29,8 @@ pub struct Normalize {
     pub offset: f32,
     /// Padding colour (0..255, per channel) for letterboxing.
     pub pad: u8,
+    /// Letterbox the image centred (Darknet) or in the top-left corner (MediaPipe).
+    pub centred: bool,
 }
 
 /// Where the frame landed in the input: to map boxes back.
@@ -131,7 +133,11 @@ pub fn prepare(
             let r = (width as f32 / fw).min(height as f32 / fh);
             let nw = ((fw * r).round() as u32).clamp(1, width);
             let nh = ((fh * r).round() as u32).clamp(1, height);
-            (nw, nh, (width - nw) / 2, (height - nh) / 2)
+            if norm.centred {
+                (nw, nh, (width - nw) / 2, (height - nh) / 2)
+            } else {
+                (nw, nh, 0, 0)
+            }
         }
     };
     let src = ImageRef::new(frame.width, frame.height, &rgb, PixelType::U8x3)
@@ -190,6 +196,7 @@ mod tests {
             scale: 1.0 / 255.0,
             offset: 0.0,
             pad: 128,
+            centred: true,
         };
         let (t, p) = prepare(
             &f,
@@ -212,12 +219,37 @@ mod tests {
     }
 
     #[test]
+    fn top_left_letterbox_pads_after_the_image() {
+        let f = frame(4, 2, PixelFormat::Rgb, vec![255; 4 * 2 * 3]);
+        let norm = Normalize {
+            scale: 1.0,
+            offset: 0.0,
+            pad: 0,
+            centred: false,
+        };
+        let (t, p) = prepare(
+            &f,
+            4,
+            4,
+            Layout::Nhwc,
+            Resize::Letterbox,
+            norm,
+            &mut Resizer::new(),
+        )
+        .unwrap();
+        assert_eq!((p.dx, p.dy), (0.0, 0.0));
+        assert_eq!(t.data[0], 255.0);
+        assert_eq!(t.data[(2 * 4) * 3], 0.0, "row 2 is padding");
+    }
+
+    #[test]
     fn nhwc_and_bgr() {
         let f = frame(1, 1, PixelFormat::Bgr, vec![0, 0, 255]); // red in BGR
         let norm = Normalize {
             scale: 1.0 / 127.5,
             offset: -1.0,
             pad: 0,
+            centred: false,
         };
         let (t, _) = prepare(
             &f,

@@ -1,0 +1,328 @@
+//! Real models on real stills against a Python onnxruntime reference
+//! (`../shared/fixtures/golden/expected_detections.json`), and the bad-input paths.
+#![cfg(all(feature = "ort", feature = "gstreamer"))]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use edgeflow::{Message, Pipeline, QueuePolicy, RunOptions};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn asset(p: &str) -> String {
+    let path = root().join("assets").join(p);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+fn golden() -> serde_json::Value {
+    let path = root().join("../shared/fixtures/golden/expected_detections.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Boxes (label, score, x1, y1, x2, y2 in pixels) that `detect` finds in one image.
+fn detect(image: &str, det: &str) -> Vec<(String, f32, [f32; 4])> {
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\npattern = {:?}\n\
+         [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{det}\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+        asset(&format!("images/{image}"))
+    );
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let mut p =
+        Pipeline::build(loaded.spec, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let rx = p.subscribe("det", 4, QueuePolicy::Block).unwrap();
+    let h = p.start().unwrap();
+    let got: Vec<Message> = rx.iter().collect();
+    let report = h.wait();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    let Some(Message::Detections(d)) = got.into_iter().next() else {
+        panic!("no detections message for {image}")
+    };
+    let (w, h) = (d.frame_width as f32, d.frame_height as f32);
+    d.detections
+        .iter()
+        .map(|x| {
+            (
+                x.label.to_string(),
+                x.score,
+                [
+                    x.bbox.x * w,
+                    x.bbox.y * h,
+                    (x.bbox.x + x.bbox.width) * w,
+                    (x.bbox.y + x.bbox.height) * h,
+                ],
+            )
+        })
+        .collect()
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let i = iw * ih;
+    i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i)
+}
+
+/// Every reference box scoring above 0.5 is matched: same class, IoU >= 0.8, |Δscore| <= 0.05.
+/// (Reference boxes are clipped to the image, as edgeflow clips its own.)
+fn check_model(key: &str, det: &str, images: &[&str]) {
+    let gold = golden();
+    let mut matched = 0;
+    for image in images {
+        let ours = detect(image, det);
+        let (iw, ih) = image_size(image);
+        for r in gold[key][*image]
+            .as_array()
+            .unwrap_or_else(|| panic!("no reference for {key} {image}"))
+        {
+            let (label, score) = (r[0].as_str().unwrap(), r[1].as_f64().unwrap() as f32);
+            if score <= 0.5 {
+                continue;
+            }
+            let b: Vec<f32> = r[2]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let want = [
+                b[0].clamp(0.0, iw),
+                b[1].clamp(0.0, ih),
+                b[2].clamp(0.0, iw),
+                b[3].clamp(0.0, ih),
+            ];
+            let hit = ours.iter().find(|(l, s, bb)| {
+                l == label && (s - score).abs() <= 0.05 && iou(*bb, want) >= 0.8
+            });
+            assert!(
+                hit.is_some(),
+                "{key} {image}: reference {label} {score} {want:?} not found in {ours:?}"
+            );
+            matched += 1;
+        }
+    }
+    assert!(matched > 0, "{key}: no reference box above 0.5 was checked");
+}
+
+fn image_size(image: &str) -> (f32, f32) {
+    match image {
+        "bus.jpg" => (810.0, 1080.0),
+        "zidane.jpg" => (1280.0, 720.0),
+        "grace_hopper.jpg" => (512.0, 600.0),
+        "astronaut.png" => (512.0, 512.0),
+        "messi5.jpg" => (548.0, 342.0),
+        other => panic!("size of {other}?"),
+    }
+}
+
+const IMAGES: [&str; 5] = [
+    "bus.jpg",
+    "zidane.jpg",
+    "grace_hopper.jpg",
+    "astronaut.png",
+    "messi5.jpg",
+];
+
+#[test]
+fn yolov3_tiny_matches_the_reference() {
+    let det = format!(
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nscore_threshold = 0.3",
+        asset("models/yolov3-tiny-416.onnx"),
+        asset("models/coco.names")
+    );
+    check_model("yolov3_tiny_416_f16w", &det, &IMAGES);
+}
+
+#[test]
+fn blazeface_front_128_matches_the_reference() {
+    let det = format!(
+        "model = {:?}\nfamily = \"blazeface\"\nscore_threshold = 0.3",
+        asset("models/face_detection_front_128x128_barracuda.onnx")
+    );
+    check_model("blazeface_front_128", &det, &IMAGES);
+}
+
+#[test]
+fn blazeface_back_256_matches_the_reference_with_keypoints() {
+    let det = format!(
+        "model = {:?}\nfamily = \"blazeface\"\nscore_threshold = 0.3",
+        asset("models/face_detection_back_256x256_barracuda.onnx")
+    );
+    check_model("blazeface_back_256", &det, &IMAGES);
+    // Keypoints come with each face: six, inside the image.
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\npattern = {:?}\n[stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{det}\n[stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+        asset("images/zidane.jpg")
+    );
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref()).unwrap();
+    let mut p = Pipeline::build(loaded.spec, RunOptions::default()).unwrap();
+    let rx = p.subscribe("det", 4, QueuePolicy::Block).unwrap();
+    let h = p.start().unwrap();
+    let Some(Message::Detections(d)) = rx.iter().next() else {
+        panic!("no detections")
+    };
+    h.wait();
+    assert!(!d.detections.is_empty());
+    for f in &d.detections {
+        assert_eq!(f.keypoints.len(), 6);
+        assert!(
+            f.keypoints
+                .iter()
+                .all(|k| (0.0..=1.0).contains(&k[0]) && (0.0..=1.0).contains(&k[1]))
+        );
+    }
+}
+
+#[test]
+fn nv12_frames_detect_like_rgb_frames() {
+    // The same still through the NV12 path (converted in detect) finds the same people.
+    let det = format!(
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nclasses = [\"person\"]",
+        asset("models/yolov3-tiny-416.onnx"),
+        asset("models/coco.names")
+    );
+    let rgb = detect("bus.jpg", &det);
+    let toml_nv12 = det.clone();
+    let nv12 = {
+        let toml = format!(
+            "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\nformat = \"nv12\"\npattern = {:?}\n[stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{toml_nv12}\n[stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+            asset("images/bus.jpg")
+        );
+        let loaded =
+            edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref()).unwrap();
+        let mut p = Pipeline::build(loaded.spec, RunOptions::default()).unwrap();
+        let rx = p.subscribe("det", 4, QueuePolicy::Block).unwrap();
+        let h = p.start().unwrap();
+        let Some(Message::Detections(d)) = rx.iter().next() else {
+            panic!("no detections")
+        };
+        h.wait();
+        d.detections.len()
+    };
+    assert!(
+        rgb.len() >= 3 && rgb.iter().all(|d| d.0 == "person"),
+        "{rgb:?}"
+    );
+    assert_eq!(nv12, rgb.len());
+}
+
+fn tmp(name: &str, text: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `validate --deep` on a pipeline with this detect stage fails with all of `want`.
+fn deep_fails(name: &str, det: &str, cwd: &Path, want: &[&str]) {
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n[stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{det}\n[stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\n"
+    );
+    let p = tmp(name, &toml);
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["validate", "--deep", p.to_str().unwrap()])
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    for w in want {
+        assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
+    }
+}
+
+#[test]
+fn bad_models_and_labels_are_clear_errors() {
+    let yolo = asset("models/yolov3-tiny-416.onnx");
+    let labels = asset("models/coco.names");
+    deep_fails(
+        "missing.toml",
+        "model = \"/nonexistent/m.onnx\"\nfamily = \"blazeface\"",
+        root(),
+        &[
+            "no such model file: /nonexistent/m.onnx",
+            "run scripts/setup.sh",
+        ],
+    );
+    let junk = tmp("junk.onnx", "this is not a model");
+    deep_fails(
+        "junk.toml",
+        &format!(
+            "model = {:?}\nfamily = \"blazeface\"",
+            junk.display().to_string()
+        ),
+        root(),
+        &["not a model ONNX Runtime can load"],
+    );
+    deep_fails(
+        "family.toml",
+        &format!("model = {yolo:?}\nfamily = \"blazeface\""),
+        root(),
+        &[
+            "does not fit family `blazeface`",
+            "the file has inputs images [1, 3, 416, 416]",
+            "this is a YOLO model for 80 classes: use `family = \"yolo\"`",
+        ],
+    );
+    let short = tmp(
+        "79.names",
+        &std::fs::read_to_string(&labels)
+            .unwrap()
+            .lines()
+            .take(79)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    deep_fails(
+        "labels.toml",
+        &format!(
+            "model = {yolo:?}\nfamily = \"yolo\"\nlabels = {:?}",
+            short.display().to_string()
+        ),
+        root(),
+        &[
+            "does not fit family `yolo`",
+            "[1, N, 84]",
+            "output [1, 2535, 85]",
+            "80 classes",
+        ],
+    );
+    deep_fails(
+        "classes.toml",
+        &format!("model = {yolo:?}\nfamily = \"yolo\"\nlabels = {labels:?}\nclasses = [\"persn\"]"),
+        root(),
+        &["`classes` names `persn`, which is not in the model's labels"],
+    );
+}
+
+#[test]
+fn a_missing_runtime_library_says_where_it_looked() {
+    // Run where no assets/ort exists, with an explicit library that is not there.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-ort");
+    std::fs::create_dir_all(&dir).unwrap();
+    let det = format!(
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nlibrary = \"/nonexistent/libonnxruntime.so\"",
+        asset("models/yolov3-tiny-416.onnx"),
+        asset("models/coco.names")
+    );
+    deep_fails(
+        "nolib.toml",
+        &det,
+        &dir,
+        &[
+            "cannot load the ONNX Runtime library; tried: /nonexistent/libonnxruntime.so (not found)",
+            "assets/ort/libonnxruntime.so.1.31.1 (not found)",
+            "help: run scripts/setup.sh",
+        ],
+    );
+}
