@@ -14,7 +14,7 @@ Facts the conversion depends on:
 - yolov3-tiny's cfg says mask=0,1,2 for the 26x26 head, but the official weights were trained
   with mask=1,2,3 (pjreddie/darknet#851): `--tiny-mask-fix` (on by default) uses 1,2,3.
 
-Usage: darknet2onnx.py CFG WEIGHTS OUT.onnx [--fp16-weights] [--no-tiny-mask-fix]
+Usage: darknet2onnx.py CFG WEIGHTS OUT.onnx [--fp16-weights] [--dynamic-batch] [--no-tiny-mask-fix]
 """
 import argparse
 import sys
@@ -64,6 +64,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--fp16-weights", action="store_true", help="round weights to float16 precision")
     ap.add_argument("--no-tiny-mask-fix", action="store_true", help="keep the cfg's masks as written")
+    ap.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension open (batched inference)")
     args = ap.parse_args()
 
     net, layers = parse_cfg(args.cfg)
@@ -149,7 +150,7 @@ def main():
             attrs = 5 + classes
             x = cur[0]
             r = f"{name}_r"
-            nodes.append(helper.make_node("Reshape", [x, const(f"{name}_s1", np.array([1, na, attrs, gh, gw], np.int64))], [r]))
+            nodes.append(helper.make_node("Reshape", [x, const(f"{name}_s1", np.array([-1 if args.dynamic_batch else 1, na, attrs, gh, gw], np.int64))], [r]))
             tr = f"{name}_t"
             nodes.append(helper.make_node("Transpose", [r], [tr], perm=[0, 1, 3, 4, 2]))
 
@@ -170,7 +171,7 @@ def main():
             nodes.append(helper.make_node("Mul", [f"{name}_whe", const(f"{name}_anc", anc)], [f"{name}_whp"]))
             nodes.append(helper.make_node("Sigmoid", [rest], [f"{name}_rs"]))
             nodes.append(helper.make_node("Concat", [f"{name}_xyp", f"{name}_whp", f"{name}_rs"], [f"{name}_dec"], axis=4))
-            nodes.append(helper.make_node("Reshape", [f"{name}_dec", const(f"{name}_s2", np.array([1, na * gh * gw, attrs], np.int64))], [f"{name}_out"]))
+            nodes.append(helper.make_node("Reshape", [f"{name}_dec", const(f"{name}_s2", np.array([-1 if args.dynamic_batch else 1, na * gh * gw, attrs], np.int64))], [f"{name}_out"]))
             heads.append((f"{name}_out", na * gh * gw, attrs))
         else:
             sys.exit(f"layer {i}: [{t}] is not supported by this converter")
@@ -181,17 +182,18 @@ def main():
     total = sum(h[1] for h in heads)
     attrs = heads[0][2]
     nodes.append(helper.make_node("Concat", [h[0] for h in heads], ["output"], axis=1))
+    batch = "batch" if args.dynamic_batch else 1
     graph = helper.make_graph(
         nodes, "darknet",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, channels, height, width])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, total, attrs])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, channels, height, width])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, total, attrs])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edgeflow darknet2onnx")
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, args.out)
-    print(f"wrote {args.out}: input images [1,{channels},{height},{width}], output [1,{total},{attrs}]")
+    print(f"wrote {args.out}: input images [{batch},{channels},{height},{width}], output [{batch},{total},{attrs}]")
 
 
 if __name__ == "__main__":

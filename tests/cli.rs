@@ -346,3 +346,22 @@ fn interrupt_stops_drains_and_flushes(signal: &str) {
             .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
     );
 }
+
+#[cfg(feature = "ort")]
+#[test]
+fn list_backends_says_where_onnx_runtime_loads_from() {
+    let out = edgeflow(&["list-backends"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("mock      yes"), "{text}");
+    assert!(
+        text.contains(
+            "ort       yes    ONNX Runtime 1.31.1 loaded from assets/ort/libonnxruntime.so.1.31.1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("not compiled into this binary (cargo feature `hailo`)"),
+        "{text}"
+    );
+}

@@ -326,3 +326,91 @@ fn a_missing_runtime_library_says_where_it_looked() {
         ],
     );
 }
+
+/// One Detections message: stream, seq, skipped, (label, score rounded) per detection.
+type Seen = (String, u64, bool, Vec<(String, f32)>);
+
+/// Detections per stream of a two-stream pipeline (bus.jpg and zidane.jpg, 3 frames each).
+fn two_streams(det: &str) -> Vec<Seen> {
+    let cam = |id: &str, image: &str| {
+        format!(
+            "[stages.{id}]\ntype = \"capture\"\nsource = \"images\"\nloop = true\npattern = {:?}\n",
+            asset(&format!("images/{image}"))
+        )
+    };
+    let toml = format!(
+        "{}{}[stages.det]\ntype = \"detect\"\ninputs = [\"a\", \"b\"]\nbackend = \"ort\"\n{det}\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+        cam("a", "bus.jpg"),
+        cam("b", "zidane.jpg")
+    );
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let mut p = Pipeline::build(
+        loaded.spec,
+        RunOptions {
+            max_frames: Some(3),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rx = p.subscribe("det", 64, QueuePolicy::Block).unwrap();
+    let h = p.start().unwrap();
+    let mut got: Vec<_> = rx
+        .iter()
+        .filter_map(|m| match m {
+            Message::Detections(d) => Some((
+                d.meta.stream_id.to_string(),
+                d.meta.seq,
+                d.skipped,
+                d.detections
+                    .iter()
+                    .map(|x| (x.label.to_string(), (x.score * 1000.0).round() / 1000.0))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert!(h.wait().failure.is_none());
+    got.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    got
+}
+
+#[test]
+fn batching_two_streams_gives_the_same_detections() {
+    let labels = asset("models/coco.names");
+    let one = two_streams(&format!(
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {labels:?}\nevery_nth_frame = 2",
+        asset("models/yolov3-tiny-416.onnx")
+    ));
+    let two = two_streams(&format!(
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {labels:?}\nevery_nth_frame = 2\nbatch = 2",
+        asset("models/yolov3-tiny-416-batch.onnx")
+    ));
+    assert_eq!(one.len(), 6);
+    assert_eq!(one, two);
+    // Frame 1 of each stream is not analysed: it passes on marked as skipped.
+    assert!(
+        one.iter()
+            .all(|(_, seq, skipped, _)| *skipped == (seq % 2 == 1))
+    );
+    assert!(one.iter().any(|(s, seq, _, d)| s == "a"
+        && *seq == 0
+        && d.iter().filter(|x| x.0 == "person").count() >= 3));
+}
+
+#[test]
+fn batching_a_fixed_batch_model_is_an_error() {
+    deep_fails(
+        "batch.toml",
+        &format!(
+            "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nbatch = 4",
+            asset("models/yolov3-tiny-416.onnx"),
+            asset("models/coco.names")
+        ),
+        root(),
+        &[
+            "`batch = 4` needs a model with a dynamic batch dimension",
+            "--dynamic-batch",
+        ],
+    );
+}

@@ -1,6 +1,7 @@
 //! Subcommands, one file each, and what they share: logging, loading with diagnostics.
 
 mod graph;
+mod list_backends;
 mod list_stages;
 mod run;
 #[cfg(feature = "rtsp-server")]
@@ -45,6 +46,8 @@ enum Command {
     Validate(validate::Args),
     /// List the stage types this binary knows.
     ListStages(list_stages::Args),
+    /// List the inference backends and whether their runtime libraries load here.
+    ListBackends(list_backends::Args),
     /// Print a pipeline as a Graphviz DOT graph.
     Graph(graph::Args),
     /// Serve a test pattern or a file over RTSP on this machine (try pipelines without a camera).
@@ -79,6 +82,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(&registry, a),
         Command::Validate(a) => validate::run(&registry, a),
         Command::ListStages(a) => list_stages::run(&registry, a),
+        Command::ListBackends(a) => list_backends::run(a),
         Command::Graph(a) => graph::run(&registry, a),
         #[cfg(feature = "rtsp-server")]
         Command::ServeRtsp(a) => serve_rtsp::run(a),

@@ -154,7 +154,12 @@ impl Family {
                     [_, s, t, 3] if s == t && (*s == 128 || *s == 256) => *s,
                     _ => return Err(bad(want)),
                 };
-                let find = |shape: [usize; 3]| outputs.iter().position(|o| dims(o) == shape);
+                // The batch dimension may be dynamic: compare the rest.
+                let find = |shape: [usize; 3]| {
+                    outputs
+                        .iter()
+                        .position(|o| dims(o).get(1..) == Some(&shape[1..]))
+                };
                 let (Some(s1), Some(b1), Some(s2), Some(b2)) = (
                     find([1, 512, 1]),
                     find([1, 512, 16]),

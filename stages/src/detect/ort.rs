@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use edgeflow_backend::Backend;
+use edgeflow_backend::{Backend, Tensor};
 use edgeflow_backend_ort::{Optimization, OrtBackend, OrtOptions};
 use edgeflow_core::{
     BBox, BuildCtx, BuildError, Detection, Detections, Emit, Frame, Invalid, StageError, StageInfo,
@@ -12,7 +12,7 @@ use fast_image_resize::Resizer;
 use serde::Deserialize;
 
 use super::families::{Contract, Family, nms, weighted_nms};
-use super::preprocess::{Resize, prepare};
+use super::preprocess::{Placement, Resize, prepare};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -55,6 +55,9 @@ fn d_max() -> usize {
     100
 }
 fn one() -> u32 {
+    1
+}
+fn one_usize() -> usize {
     1
 }
 
@@ -102,6 +105,9 @@ pub struct OrtDetectConfig {
     /// Analyse every n-th frame; the others pass marked as skipped.
     #[serde(default = "one")]
     pub every_nth_frame: u32,
+    /// Run this many frames (of any streams) together; needs a model with a dynamic batch.
+    #[serde(default = "one_usize")]
+    pub batch: usize,
     /// Threads inside an operator (0: ONNX Runtime decides).
     #[serde(default)]
     pub intra_threads: usize,
@@ -129,6 +135,9 @@ pub struct OrtDetect {
     every: u64,
     resizer: Resizer,
     weighted: bool,
+    batch: usize,
+    /// Frames waiting for a batch, in arrival order; `false` = not analysed (`every_nth_frame`).
+    pending: Vec<(Frame, bool)>,
 }
 
 fn read_labels(path: &Path) -> Result<Vec<String>, BuildError> {
@@ -180,6 +189,13 @@ impl Transform for OrtDetect {
                 "every_nth_frame",
                 "0 would skip every frame",
                 Some("use 1 to analyse every frame".into()),
+            );
+        }
+        if cfg.batch == 0 {
+            inv.field(
+                "batch",
+                "0 frames per run",
+                Some("use 1 (no batching) or more".into()),
             );
         }
         if cfg.max_detections == 0 {
@@ -250,6 +266,19 @@ impl Transform for OrtDetect {
             ))
             .with_help(help)
         })?;
+        let fixed_batch = backend
+            .inputs()
+            .first()
+            .and_then(|i| i.shape.first().copied().flatten());
+        if cfg.batch > 1 && fixed_batch.is_some_and(|b| b != cfg.batch) {
+            return Err(BuildError::new(format!(
+                "`batch = {}` needs a model with a dynamic batch dimension; {} has a fixed batch of {}",
+                cfg.batch,
+                model.display(),
+                fixed_batch.unwrap_or(1)
+            ))
+            .with_help("set `batch = 1`, or export the model with a dynamic first dimension (scripts/darknet2onnx.py --dynamic-batch)"));
+        }
         ctx.note(format!(
             "model {} ({}, {}×{} input, {} classes) on ONNX Runtime",
             model.display(),
@@ -277,38 +306,108 @@ impl Transform for OrtDetect {
             every: u64::from(cfg.every_nth_frame),
             resizer: Resizer::new(),
             weighted: cfg.family == Family::Blazeface,
+            batch: cfg.batch,
+            pending: Vec::new(),
         })
     }
 
     fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
-        if !frame.meta.seq.is_multiple_of(self.every) {
-            out.push(Detections::skipped(&frame));
-            return Ok(());
+        let analyse = frame.meta.seq.is_multiple_of(self.every);
+        self.pending.push((frame, analyse));
+        if self.pending.iter().filter(|(_, a)| *a).count() >= self.batch {
+            self.flush(out)?;
         }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        self.flush(out)
+    }
+}
+
+impl OrtDetect {
+    /// Run every waiting frame that is to be analysed in one batch, and emit all waiting
+    /// frames' results in arrival order.
+    fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        let pending = std::mem::take(&mut self.pending);
         let c = &self.contract;
-        let (tensor, place) = prepare(
-            &frame,
-            c.width,
-            c.height,
-            c.layout,
-            self.resize,
-            c.norm,
-            &mut self.resizer,
-        )
-        .map_err(StageError::transient)?;
-        let outputs = self.backend.run(&tensor).map_err(StageError::transient)?;
+        let mut data = Vec::new();
+        let mut shape = Vec::new();
+        let mut places = Vec::new();
+        for (frame, analyse) in &pending {
+            if !analyse {
+                continue;
+            }
+            let (tensor, place) = prepare(
+                frame,
+                c.width,
+                c.height,
+                c.layout,
+                self.resize,
+                c.norm,
+                &mut self.resizer,
+            )
+            .map_err(StageError::transient)?;
+            shape = tensor.shape;
+            data.extend_from_slice(&tensor.data);
+            places.push(place);
+        }
+        let n = places.len();
+        let mut per_item: Vec<Vec<Tensor>> = Vec::new();
+        if n > 0 {
+            shape[0] = n;
+            let outputs = self
+                .backend
+                .run(&Tensor { shape, data })
+                .map_err(StageError::transient)?;
+            // Split every output along the batch dimension.
+            per_item = (0..n)
+                .map(|i| {
+                    outputs
+                        .iter()
+                        .map(|t| {
+                            let len = t.data.len() / n.max(1);
+                            let mut shape = t.shape.clone();
+                            if let Some(first) = shape.first_mut() {
+                                *first = 1;
+                            }
+                            Tensor {
+                                shape,
+                                data: t.data[i * len..(i + 1) * len].to_vec(),
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+        let mut results = per_item.into_iter().zip(places);
+        for (frame, analyse) in pending {
+            if !analyse {
+                out.push(Detections::skipped(&frame));
+                continue;
+            }
+            let Some((outputs, place)) = results.next() else {
+                break;
+            };
+            out.push(self.detections(frame, &outputs, place));
+        }
+        Ok(())
+    }
+
+    fn detections(&self, frame: Frame, outputs: &[Tensor], place: Placement) -> Detections {
+        let c = &self.contract;
         let keep = &self.keep;
         let candidates = c
             .decoder
-            .decode(&outputs, (c.width, c.height), self.threshold, &|k| {
+            .decode(outputs, (c.width, c.height), self.threshold, &|k| {
                 keep.get(k).copied().unwrap_or(false)
             });
-        let (fw, fh) = (frame.width as f32, frame.height as f32);
         let kept = if self.weighted {
             weighted_nms(candidates, self.nms_iou, self.max)
         } else {
             nms(candidates, self.nms_iou, self.max)
         };
+        let (fw, fh) = (frame.width as f32, frame.height as f32);
         let detections = kept
             .into_iter()
             .map(|cand| {
@@ -345,13 +444,12 @@ impl Transform for OrtDetect {
                 }
             })
             .collect();
-        out.push(Detections {
+        Detections {
             frame_width: frame.width,
             frame_height: frame.height,
             detections,
             skipped: false,
             meta: frame.meta,
-        });
-        Ok(())
+        }
     }
 }
