@@ -106,6 +106,87 @@ impl MockDetector {
     }
 }
 
+/// The mock as an [`edgeflow_backend::Backend`]: a "model" with one NCHW RGB input
+/// `[1, 3, size, size]` (0..1) and one YOLO-style output `[1, 6, 5 + 6]`: per palette class,
+/// the box of its colour in input pixels (cx, cy, w, h), objectness 1 when present, and a
+/// one-hot class row. Deterministic and hardware-free, for testing backend plumbing.
+pub struct MockBackend {
+    inputs: Vec<edgeflow_backend::TensorSpec>,
+    outputs: Vec<edgeflow_backend::TensorSpec>,
+    size: usize,
+}
+
+impl MockBackend {
+    /// A mock model with a `size` × `size` input.
+    pub fn new(size: usize) -> Self {
+        use edgeflow_backend::{DType, TensorSpec};
+        let n = PALETTE.len();
+        MockBackend {
+            inputs: vec![TensorSpec::new(
+                "images",
+                vec![Some(1), Some(3), Some(size), Some(size)],
+                DType::F32,
+            )],
+            outputs: vec![TensorSpec::new(
+                "output",
+                vec![Some(1), Some(n), Some(5 + n)],
+                DType::F32,
+            )],
+            size,
+        }
+    }
+}
+
+impl edgeflow_backend::Backend for MockBackend {
+    fn inputs(&self) -> &[edgeflow_backend::TensorSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[edgeflow_backend::TensorSpec] {
+        &self.outputs
+    }
+
+    fn run(
+        &mut self,
+        input: &edgeflow_backend::Tensor,
+    ) -> Result<Vec<edgeflow_backend::Tensor>, edgeflow_backend::BackendError> {
+        let s = self.size;
+        if input.shape != [1, 3, s, s] || input.data.len() != 3 * s * s {
+            return Err(edgeflow_backend::BackendError::Run(format!(
+                "the mock model takes [1, 3, {s}, {s}], got {:?}",
+                input.shape
+            )));
+        }
+        let n = PALETTE.len();
+        let mut out = vec![0.0f32; n * (5 + n)];
+        let mut acc = vec![(usize::MAX, usize::MAX, 0usize, 0usize, false); n];
+        let plane = s * s;
+        for y in 0..s {
+            for x in 0..s {
+                let px =
+                    [0, 1, 2].map(|c| (input.data[c * plane + y * s + x] * 255.0).round() as u8);
+                if let Some(c) = PALETTE.iter().position(|(_, col)| *col == px) {
+                    let a = &mut acc[c];
+                    *a = (a.0.min(x), a.1.min(y), a.2.max(x), a.3.max(y), true);
+                }
+            }
+        }
+        for (c, &(x0, y0, x1, y1, seen)) in acc.iter().enumerate() {
+            if !seen {
+                continue;
+            }
+            let row = &mut out[c * (5 + n)..(c + 1) * (5 + n)];
+            let (w, h) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
+            row[..5].copy_from_slice(&[x0 as f32 + w / 2.0, y0 as f32 + h / 2.0, w, h, 1.0]);
+            row[5 + c] = 1.0;
+        }
+        Ok(vec![edgeflow_backend::Tensor {
+            shape: vec![1, n, 5 + n],
+            data: out,
+        }])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +243,39 @@ mod tests {
         assert!((d[0].score - 14.0 / 16.0).abs() < 1e-6);
         assert_eq!(&*d[1].label, "car");
         assert_eq!(d[1].score, 1.0);
+    }
+
+    #[test]
+    fn mock_backend_reports_specs_and_finds_colours() {
+        use edgeflow_backend::{Backend, Tensor};
+        let mut b = MockBackend::new(8);
+        assert_eq!(b.inputs()[0].to_string(), "images [1, 3, 8, 8] F32");
+        assert_eq!(b.outputs()[0].to_string(), "output [1, 6, 11] F32");
+        // A car (class 1) at x 2..=3, y 4..=7.
+        let mut data = vec![0.0f32; 3 * 64];
+        for y in 4..8 {
+            for x in 2..4 {
+                for (c, v) in PALETTE[1].1.iter().enumerate() {
+                    data[c * 64 + y * 8 + x] = *v as f32 / 255.0;
+                }
+            }
+        }
+        let out = b
+            .run(&Tensor {
+                shape: vec![1, 3, 8, 8],
+                data,
+            })
+            .unwrap();
+        let row = &out[0].data[11..22];
+        assert_eq!(&row[..7], &[3.0, 6.0, 2.0, 4.0, 1.0, 0.0, 1.0]);
+        assert!(out[0].data[..11].iter().all(|v| *v == 0.0), "no person");
+        assert!(
+            b.run(&Tensor {
+                shape: vec![1, 3, 4, 4],
+                data: vec![0.0; 48]
+            })
+            .is_err()
+        );
     }
 
     #[test]

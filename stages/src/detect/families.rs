@@ -94,6 +94,19 @@ impl Family {
         classes: usize,
     ) -> Result<Contract, Mismatch> {
         let io = || format!("inputs {}; outputs {}", describe(inputs), describe(outputs));
+        if let Some(bad) = inputs
+            .iter()
+            .chain(outputs)
+            .find(|t| t.dtype != edgeflow_backend::DType::F32)
+        {
+            return Err(Mismatch {
+                expected: format!(
+                    "float32 tensors (`{}` is {:?}; quantized models run on the hailo or rknn backends)",
+                    bad.name, bad.dtype
+                ),
+                found: io(),
+            });
+        }
         match self {
             Family::Yolo => {
                 let bad = |expected: &str| Mismatch {
@@ -528,6 +541,13 @@ mod tests {
         assert!(e.found.contains("output [1, 2535, 85]"), "{e:?}");
         let e = Family::Blazeface.check(&yolo_in, &yolo_out, 1).unwrap_err();
         assert!(e.expected.contains("[1, S, S, 3]"));
+        let mut q = spec("images", &[1, 3, 416, 416]);
+        q.dtype = DType::U8;
+        let e = Family::Yolo.check(&[q], &yolo_out, 80).unwrap_err();
+        assert!(
+            e.expected.contains("float32 tensors (`images` is U8"),
+            "{e:?}"
+        );
         let v8 = [spec("output0", &[1, 84, 8400])];
         assert_eq!(
             Family::Yolo
