@@ -414,3 +414,25 @@ fn batching_a_fixed_batch_model_is_an_error() {
         ],
     );
 }
+
+#[test]
+fn session_options_do_not_change_results() {
+    let base = format!(
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}",
+        asset("models/yolov3-tiny-416.onnx"),
+        asset("models/coco.names")
+    );
+    let a = detect("zidane.jpg", &base);
+    let b = detect(
+        "zidane.jpg",
+        &format!("{base}\nintra_threads = 1\ninter_threads = 1\noptimization = \"disable\""),
+    );
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        assert!(
+            (x.1 - y.1).abs() < 1e-3 && iou(x.2, y.2) > 0.99,
+            "{x:?} vs {y:?}"
+        );
+    }
+}
