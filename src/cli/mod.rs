@@ -1,5 +1,6 @@
 //! Subcommands, one file each, and what they share: logging, loading with diagnostics.
 
+mod eval;
 mod graph;
 mod list_backends;
 mod list_stages;
@@ -50,6 +51,8 @@ enum Command {
     ListBackends(list_backends::Args),
     /// Print a pipeline as a Graphviz DOT graph.
     Graph(graph::Args),
+    /// Evaluate results against ground truth (`eval mot`).
+    Eval(eval::Args),
     /// Serve a test pattern or a file over RTSP on this machine (try pipelines without a camera).
     #[cfg(feature = "rtsp-server")]
     ServeRtsp(serve_rtsp::Args),
@@ -84,6 +87,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ListStages(a) => list_stages::run(&registry, a),
         Command::ListBackends(a) => list_backends::run(a),
         Command::Graph(a) => graph::run(&registry, a),
+        Command::Eval(a) => eval::run(a),
         #[cfg(feature = "rtsp-server")]
         Command::ServeRtsp(a) => serve_rtsp::run(a),
     }

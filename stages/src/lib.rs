@@ -10,9 +10,11 @@ pub mod capture;
 #[cfg(feature = "gstreamer")]
 pub mod decode;
 pub mod detect;
+pub mod eval;
 #[cfg(feature = "gstreamer")]
 pub mod media;
 pub mod publish;
+pub mod track;
 
 use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 
@@ -63,6 +65,7 @@ pub fn registry() -> Registry {
     r.transform::<detect::MockDetect>(detect::mock::INFO);
     #[cfg(feature = "ort")]
     r.transform::<detect::ort::OrtDetect>(detect::ort::INFO);
+    r.transform::<track::Track>(track::INFO);
     r.sink::<publish::JsonLines>(publish::jsonl::INFO);
     let missing_backends: &[&str] = if cfg!(feature = "ort") {
         &["tensorrt", "hailo", "rknn"]

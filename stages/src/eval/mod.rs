@@ -1,0 +1,3 @@
+//! Evaluation against ground truth.
+
+pub mod mot;

@@ -1,0 +1,436 @@
+//! The trackers: ByteTrack and a greedy IoU tracker, one instance per stream.
+//!
+//! ByteTrack (Zhang et al., 2022), as implemented here:
+//! 1. every track's Kalman filter predicts to this frame's time (`pts_ns`);
+//! 2. high-score detections are matched to confirmed tracks (tracked or lost) by optimal
+//!    assignment on IoU (pairs below `match_iou` are never matched);
+//! 3. low-score detections are matched to the confirmed tracks still unmatched and tracked
+//!    (`low_match_iou`): occluded people keep their identity instead of spawning new tracks;
+//! 4. unmatched tracked tracks become lost; tentative tracks from the previous frame are
+//!    matched to the remaining high detections (`confirm_iou`) and confirmed, or dropped;
+//! 5. remaining detections above `new_track_threshold` start tentative tracks (confirmed at
+//!    once on a stream's first frame); lost tracks older than `track_buffer_s` are removed.
+//!
+//! Ids are given at confirmation, counted per stream, never reused. A frame marked `skipped`
+//! (`every_nth_frame`) only advances the predictions.
+
+use edgeflow_core::{BBox, Detection, Detections, Invalid, Track};
+use serde::Deserialize;
+
+use super::assign::max_weight;
+use super::kalman::{Kalman, Tlwh};
+
+/// Which tracker.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerKind {
+    /// ByteTrack (default).
+    #[default]
+    Bytetrack,
+    /// Greedy IoU matching, no motion model.
+    Iou,
+}
+
+fn d_high() -> f32 {
+    0.5
+}
+fn d_low() -> f32 {
+    0.1
+}
+fn d_new() -> f32 {
+    0.6
+}
+fn d_match() -> f32 {
+    0.2
+}
+fn d_low_match() -> f32 {
+    0.5
+}
+fn d_confirm() -> f32 {
+    0.3
+}
+fn d_buffer() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// Config of `track`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerParams {
+    /// `bytetrack` (default) or `iou`.
+    #[serde(default)]
+    pub tracker: TrackerKind,
+    /// Detections at or above this score are "high" (first association).
+    #[serde(default = "d_high")]
+    pub high_threshold: f32,
+    /// Detections below this are ignored; between this and `high_threshold` they are "low".
+    #[serde(default = "d_low")]
+    pub low_threshold: f32,
+    /// Least score to start a track.
+    #[serde(default = "d_new")]
+    pub new_track_threshold: f32,
+    /// Least IoU for the first association (and for the IoU tracker).
+    #[serde(default = "d_match")]
+    pub match_iou: f32,
+    /// Least IoU for the second (low-score) association.
+    #[serde(default = "d_low_match")]
+    pub low_match_iou: f32,
+    /// Least IoU to confirm a tentative track.
+    #[serde(default = "d_confirm")]
+    pub confirm_iou: f32,
+    /// How long a lost track is kept, in seconds of stream time.
+    #[serde(default = "d_buffer")]
+    pub track_buffer_s: f64,
+    /// Match detections to tracks of the same class only.
+    #[serde(default = "yes")]
+    pub class_aware: bool,
+}
+
+impl Default for TrackerParams {
+    fn default() -> Self {
+        TrackerParams {
+            tracker: TrackerKind::Bytetrack,
+            high_threshold: d_high(),
+            low_threshold: d_low(),
+            new_track_threshold: d_new(),
+            match_iou: d_match(),
+            low_match_iou: d_low_match(),
+            confirm_iou: d_confirm(),
+            track_buffer_s: d_buffer(),
+            class_aware: true,
+        }
+    }
+}
+
+impl TrackerParams {
+    /// Checks without I/O.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut inv = Invalid::new();
+        for (name, v) in [
+            ("high_threshold", self.high_threshold),
+            ("low_threshold", self.low_threshold),
+            ("new_track_threshold", self.new_track_threshold),
+            ("match_iou", self.match_iou),
+            ("low_match_iou", self.low_match_iou),
+            ("confirm_iou", self.confirm_iou),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                inv.field(
+                    name,
+                    format!("{v} is not in 0..1"),
+                    Some("use a value between 0 and 1".into()),
+                );
+            }
+        }
+        if self.low_threshold > self.high_threshold {
+            inv.field(
+                "low_threshold",
+                "is above `high_threshold`",
+                Some("low-score boxes lie between `low_threshold` and `high_threshold`".into()),
+            );
+        }
+        if !(self.track_buffer_s.is_finite() && self.track_buffer_s >= 0.0) {
+            inv.field(
+                "track_buffer_s",
+                "must be 0 or more seconds",
+                Some("1.0 keeps a lost track for a second".into()),
+            );
+        }
+        inv.into_result()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Tentative,
+    Tracked,
+    Lost,
+}
+
+#[derive(Clone, Debug)]
+struct STrack {
+    id: u64,
+    kf: Kalman,
+    last: Detection,
+    state: State,
+    last_seen_ns: u64,
+    frames: u64,
+}
+
+/// One stream's tracker.
+pub struct Tracker {
+    p: TrackerParams,
+    tracks: Vec<STrack>,
+    next_id: u64,
+    last_pts: Option<u64>,
+}
+
+fn iou(a: &Tlwh, b: &Tlwh) -> f32 {
+    let iw = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = a[2] * a[3] + b[2] * b[3] - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
+impl Tracker {
+    /// A tracker with these parameters.
+    pub fn new(p: TrackerParams) -> Self {
+        Tracker {
+            p,
+            tracks: Vec::new(),
+            next_id: 1,
+            last_pts: None,
+        }
+    }
+
+    /// Optimal matching of `tracks` × `dets` on IoU above `min_iou`; (track, det) pairs.
+    fn associate(
+        &self,
+        tracks: &[usize],
+        dets: &[(usize, Tlwh)],
+        all: &[Detection],
+        min_iou: f32,
+    ) -> Vec<(usize, usize)> {
+        let weights: Vec<Vec<i64>> = tracks
+            .iter()
+            .map(|&t| {
+                let tb = self.tracks[t].kf.tlwh();
+                dets.iter()
+                    .map(|(d, db)| {
+                        let same =
+                            !self.p.class_aware || all[*d].class_id == self.tracks[t].last.class_id;
+                        let v = iou(&tb, db);
+                        if same && v >= min_iou && v > 0.0 {
+                            (v * 1e6) as i64
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        max_weight(&weights)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, j)| j.map(|j| (tracks[i], j)))
+            .collect()
+    }
+
+    /// Process one frame's detections; returns the confirmed tracks visible in it.
+    pub fn update(&mut self, d: &Detections) -> Vec<Track> {
+        let (fw, fh) = (d.frame_width.max(1) as f32, d.frame_height.max(1) as f32);
+        let pts = d.meta.pts_ns;
+        let dt = match self.last_pts {
+            Some(prev) if pts > prev => (pts - prev) as f32 / (1e9 / 30.0),
+            _ => 1.0,
+        };
+        let first_frame = self.last_pts.is_none();
+        self.last_pts = Some(pts.max(self.last_pts.unwrap_or(0)));
+        for t in &mut self.tracks {
+            t.kf.predict(dt);
+        }
+        if !d.skipped {
+            match self.p.tracker {
+                TrackerKind::Bytetrack => self.bytetrack(&d.detections, fw, fh, pts, first_frame),
+                TrackerKind::Iou => self.iou_tracker(&d.detections, fw, fh, pts),
+            }
+        }
+        let buffer_ns = (self.p.track_buffer_s * 1e9) as u64;
+        self.tracks
+            .retain(|t| t.state != State::Lost || pts.saturating_sub(t.last_seen_ns) <= buffer_ns);
+        self.tracks
+            .iter()
+            .filter(|t| t.state == State::Tracked)
+            .map(|t| {
+                let b = t.kf.tlwh();
+                let mut det = t.last.clone();
+                det.bbox = BBox {
+                    x: b[0] / fw,
+                    y: b[1] / fh,
+                    width: b[2] / fw,
+                    height: b[3] / fh,
+                };
+                Track {
+                    track_id: t.id,
+                    detection: det,
+                    age_frames: t.frames,
+                }
+            })
+            .collect()
+    }
+
+    fn apply(&mut self, t: usize, det: &Detection, b: &Tlwh, pts: u64) {
+        let tr = &mut self.tracks[t];
+        tr.kf.update(b);
+        tr.last = det.clone();
+        tr.last_seen_ns = pts;
+        tr.frames += 1;
+        if tr.state != State::Tentative {
+            tr.state = State::Tracked;
+        }
+    }
+
+    fn confirm(&mut self, t: usize) {
+        let tr = &mut self.tracks[t];
+        tr.state = State::Tracked;
+        tr.id = self.next_id;
+        self.next_id += 1;
+    }
+
+    fn spawn(&mut self, det: &Detection, b: &Tlwh, pts: u64, confirmed: bool) {
+        self.tracks.push(STrack {
+            id: 0,
+            kf: Kalman::new(b),
+            last: det.clone(),
+            state: State::Tentative,
+            last_seen_ns: pts,
+            frames: 1,
+        });
+        if confirmed {
+            let t = self.tracks.len() - 1;
+            self.confirm(t);
+        }
+    }
+
+    fn bytetrack(&mut self, dets: &[Detection], fw: f32, fh: f32, pts: u64, first_frame: bool) {
+        let px = |d: &Detection| -> Tlwh {
+            [
+                d.bbox.x * fw,
+                d.bbox.y * fh,
+                d.bbox.width * fw,
+                d.bbox.height * fh,
+            ]
+        };
+        let high: Vec<(usize, Tlwh)> = dets
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.score >= self.p.high_threshold)
+            .map(|(i, d)| (i, px(d)))
+            .collect();
+        let low: Vec<(usize, Tlwh)> = dets
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.score >= self.p.low_threshold && d.score < self.p.high_threshold)
+            .map(|(i, d)| (i, px(d)))
+            .collect();
+        let tentative: Vec<usize> = (0..self.tracks.len())
+            .filter(|&t| self.tracks[t].state == State::Tentative)
+            .collect();
+        let pool: Vec<usize> = (0..self.tracks.len())
+            .filter(|&t| self.tracks[t].state != State::Tentative)
+            .collect();
+
+        // 1. High-score detections against every confirmed track.
+        let first = self.associate(&pool, &high, dets, self.p.match_iou);
+        let mut track_done = vec![false; self.tracks.len()];
+        let mut high_done = vec![false; high.len()];
+        for &(t, j) in &first {
+            let (d, b) = high[j];
+            self.apply(t, &dets[d], &b, pts);
+            track_done[t] = true;
+            high_done[j] = true;
+        }
+        // 2. Low-score detections against the confirmed tracks still tracked and unmatched.
+        let left: Vec<usize> = pool
+            .iter()
+            .copied()
+            .filter(|&t| !track_done[t] && self.tracks[t].state == State::Tracked)
+            .collect();
+        for (t, j) in self.associate(&left, &low, dets, self.p.low_match_iou) {
+            let (d, b) = low[j];
+            self.apply(t, &dets[d], &b, pts);
+            track_done[t] = true;
+        }
+        // 3. Unmatched tracked tracks are lost (kept for `track_buffer_s`).
+        for &t in &pool {
+            if !track_done[t] && self.tracks[t].state == State::Tracked {
+                self.tracks[t].state = State::Lost;
+            }
+        }
+        // 4. Tentative tracks: confirmed by a remaining high detection, or dropped.
+        let rest: Vec<(usize, Tlwh)> = high
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| !high_done[*j])
+            .map(|(_, x)| *x)
+            .collect();
+        let mut rest_done = vec![false; rest.len()];
+        let mut drop = vec![false; self.tracks.len()];
+        let confirmed = self.associate(&tentative, &rest, dets, self.p.confirm_iou);
+        for &t in &tentative {
+            drop[t] = true;
+        }
+        for (t, j) in confirmed {
+            let (d, b) = rest[j];
+            self.apply(t, &dets[d], &b, pts);
+            self.confirm(t);
+            drop[t] = false;
+            rest_done[j] = true;
+        }
+        let mut k = 0;
+        self.tracks.retain(|_| {
+            let keep = !drop[k];
+            k += 1;
+            keep
+        });
+        // 5. New tracks from what is left.
+        for (j, (d, b)) in rest.iter().enumerate() {
+            if !rest_done[j] && dets[*d].score >= self.p.new_track_threshold {
+                self.spawn(&dets[*d], b, pts, first_frame);
+            }
+        }
+    }
+
+    fn iou_tracker(&mut self, dets: &[Detection], fw: f32, fh: f32, pts: u64) {
+        let boxes: Vec<Tlwh> = dets
+            .iter()
+            .map(|d| {
+                [
+                    d.bbox.x * fw,
+                    d.bbox.y * fh,
+                    d.bbox.width * fw,
+                    d.bbox.height * fh,
+                ]
+            })
+            .collect();
+        // Greedy: best-overlapping pairs first.
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (t, tr) in self.tracks.iter().enumerate() {
+            let tb = tr.kf.tlwh();
+            for (j, b) in boxes.iter().enumerate() {
+                let same = !self.p.class_aware || dets[j].class_id == tr.last.class_id;
+                let v = iou(&tb, b);
+                if same && v >= self.p.match_iou && dets[j].score >= self.p.low_threshold {
+                    pairs.push((v, t, j));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut t_done = vec![false; self.tracks.len()];
+        let mut d_done = vec![false; dets.len()];
+        for (_, t, j) in pairs {
+            if t_done[t] || d_done[j] {
+                continue;
+            }
+            t_done[t] = true;
+            d_done[j] = true;
+            // No motion model: the box is the detection.
+            self.tracks[t].kf = Kalman::new(&boxes[j]);
+            self.apply(t, &dets[j], &boxes[j], pts);
+        }
+        for (t, done) in t_done.iter().enumerate() {
+            if !done {
+                self.tracks[t].state = State::Lost;
+            }
+        }
+        for (j, d) in dets.iter().enumerate() {
+            if !d_done[j] && d.score >= self.p.new_track_threshold {
+                self.spawn(d, &boxes[j], pts, true);
+            }
+        }
+    }
+}

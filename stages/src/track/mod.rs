@@ -1,0 +1,87 @@
+//! `type = "track"`: detections in, tracks out. ByteTrack (default) or a greedy IoU tracker,
+//! with state per stream; track ids are unique per stream and never reused.
+
+pub mod assign;
+pub mod bytetrack;
+pub mod kalman;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use edgeflow_core::{
+    BuildCtx, BuildError, Detections, Emit, Invalid, StageError, StageInfo, Tracks, Transform,
+};
+
+pub use bytetrack::{Tracker, TrackerKind, TrackerParams};
+
+/// Registry entry.
+pub const INFO: StageInfo = StageInfo {
+    type_name: "track",
+    variant: None,
+    summary: "ByteTrack (Kalman + two-stage optimal association) or a greedy IoU tracker, per stream",
+    example: r#"[stages.cam]
+type = "capture"
+source = "test_pattern"
+count = 50
+
+[stages.det]
+type = "detect"
+inputs = ["cam"]
+backend = "mock"
+
+[stages.trk]
+type = "track"
+inputs = ["det"]
+tracker = "bytetrack"        # or "iou"
+high_threshold = 0.5         # first association, and new tracks from
+low_threshold = 0.1          # second association (ByteTrack's low-score boxes)
+new_track_threshold = 0.6
+track_buffer_s = 1.0         # keep lost tracks this long
+class_aware = true           # match boxes of the same class only
+
+[stages.out]
+type = "publish"
+inputs = ["trk"]
+sink = "jsonl"
+"#,
+};
+
+/// The track stage.
+pub struct Track {
+    params: TrackerParams,
+    streams: HashMap<Arc<str>, Tracker>,
+}
+
+impl Transform for Track {
+    type Config = TrackerParams;
+    type In = Detections;
+    type Out = Tracks;
+
+    fn validate(cfg: &TrackerParams) -> Result<(), Invalid> {
+        cfg.validate()
+    }
+
+    fn build(cfg: TrackerParams, _ctx: &BuildCtx) -> Result<Self, BuildError> {
+        cfg.validate().map_err(|e| BuildError::new(e.to_string()))?;
+        Ok(Track {
+            params: cfg,
+            streams: HashMap::new(),
+        })
+    }
+
+    fn process(&mut self, d: Detections, out: &mut Emit<Tracks>) -> Result<(), StageError> {
+        let params = &self.params;
+        let tracker = self
+            .streams
+            .entry(d.meta.stream_id.clone())
+            .or_insert_with(|| Tracker::new(params.clone()));
+        let tracks = tracker.update(&d);
+        out.push(Tracks {
+            meta: d.meta,
+            frame_width: d.frame_width,
+            frame_height: d.frame_height,
+            tracks,
+        });
+        Ok(())
+    }
+}
