@@ -461,6 +461,9 @@ pub struct ZoneEvent {
     pub event_type: ZoneEventKind,
     /// The track it happened to.
     pub track_id: u64,
+    /// The track's class label.
+    #[serde(rename = "class")]
+    pub label: Arc<str>,
     /// Crossing direction for lines (`in` / `out`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Arc<str>>,

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod media;
 pub mod publish;
 pub mod track;
+pub mod zone;
 
 use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 
@@ -66,6 +67,7 @@ pub fn registry() -> Registry {
     #[cfg(feature = "ort")]
     r.transform::<detect::ort::OrtDetect>(detect::ort::INFO);
     r.transform::<track::Track>(track::INFO);
+    r.transform::<zone::Zones>(zone::INFO);
     r.sink::<publish::JsonLines>(publish::jsonl::INFO);
     let missing_backends: &[&str] = if cfg!(feature = "ort") {
         &["tensorrt", "hailo", "rknn"]

@@ -732,6 +732,8 @@ fn parse_stage(
         .map(|(k, v)| (k.get_ref().to_string(), (k.span(), v.span())))
         .collect();
     let table_span = value.span();
+    // Kept to point `validate`'s problems at nested values (`zones.1.polygon`).
+    let span_tree = table.clone();
     match factory.configure(Spanned::new(table_span.clone(), DeValue::Table(table))) {
         Err(e) => {
             let span = e.span().filter(|s| *s != table_span);
@@ -770,8 +772,10 @@ fn parse_stage(
                     let span = p
                         .field
                         .as_ref()
-                        .and_then(|f| spans.get(f))
-                        .map(|(_, v)| v.clone())
+                        .and_then(|f| {
+                            span_of_path(&span_tree, f)
+                                .or_else(|| spans.get(f).map(|(_, v)| v.clone()))
+                        })
                         .unwrap_or_else(|| id_span.clone());
                     let message = match &p.field {
                         Some(f) => format!("invalid `{f}` in {place}: {}", p.message),
@@ -790,6 +794,30 @@ fn parse_stage(
         }
     }
     Some(st)
+}
+
+/// The span of a nested value named by a dotted path of keys and array indexes
+/// (`zones.1.polygon`), or of the deepest part of it that exists.
+fn span_of_path(table: &DeTable<'_>, path: &str) -> Option<Range<usize>> {
+    let mut parts = path.split('.');
+    let first = parts.next()?;
+    let mut current = table.get(first)?;
+    let mut span = current.span();
+    for part in parts {
+        let next = match current.get_ref() {
+            DeValue::Table(t) => t.get(part),
+            DeValue::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => {
+                current = v;
+                span = v.span();
+            }
+            None => break,
+        }
+    }
+    Some(span)
 }
 
 fn role_of(input: Option<PortKind>, output: Option<PortKind>) -> Role {
