@@ -45,12 +45,15 @@ fn tracks(frames: &[Frame], fps: f64) -> Vec<Tracks> {
         .collect()
 }
 
+/// (zone or line id, event, track, direction, dwell) of one event.
+type Ev = (String, ZoneEventKind, u64, Option<String>, Option<f64>);
+
 /// (zone or line id, event, track, direction) for every event, in order.
 fn events(
     cfg: &str,
     frames: &[Frame],
     fps: f64,
-) -> Vec<(String, ZoneEventKind, u64, Option<String>, Option<f64>)> {
+) -> Vec<Ev> {
     let cfg: ZoneConfig = config_from_toml(cfg).unwrap();
     run_transform::<Zones>(cfg, tracks(frames, fps))
         .unwrap()
@@ -69,7 +72,7 @@ fn events(
 }
 
 fn kinds(
-    ev: &[(String, ZoneEventKind, u64, Option<String>, Option<f64>)],
+    ev: &[Ev],
 ) -> Vec<(ZoneEventKind, u64, Option<String>)> {
     ev.iter().map(|e| (e.1, e.2, e.3.clone())).collect()
 }
