@@ -31,7 +31,13 @@ fn frame(n: usize, seq: u64) -> Detections {
             }
         })
         .collect();
-    Detections { meta: Meta::now("b".into(), seq, seq * 33_333_333), frame_width: 1920, frame_height: 1080, detections, skipped: false }
+    Detections {
+        meta: Meta::now("b".into(), seq, seq * 33_333_333),
+        frame_width: 1920,
+        frame_height: 1080,
+        detections,
+        skipped: false,
+    }
 }
 
 fn tracker(c: &mut Criterion) {
@@ -56,10 +62,18 @@ fn zones(c: &mut Criterion) {
         .map(|i| {
             let x = (i % 5) as f64 * 0.2;
             let y = (i / 5) as f64 * 0.25;
-            format!("{{ id = \"z{i}\", polygon = [[{x}, {y}], [{}, {y}], [{}, {}], [{x}, {}]] }}", x + 0.2, x + 0.2, y + 0.25, y + 0.25)
+            format!(
+                "{{ id = \"z{i}\", polygon = [[{x}, {y}], [{}, {y}], [{}, {}], [{x}, {}]] }}",
+                x + 0.2,
+                x + 0.2,
+                y + 0.25,
+                y + 0.25
+            )
         })
         .collect();
-    let cfg: ZoneConfig = config_from_toml(&format!("min_frames = 2\nzones = [{}]", zones.join(", "))).unwrap_or_else(|e| panic!("{e}"));
+    let cfg: ZoneConfig =
+        config_from_toml(&format!("min_frames = 2\nzones = [{}]", zones.join(", ")))
+            .unwrap_or_else(|e| panic!("{e}"));
     let label: Arc<str> = "person".into();
     let frames: Vec<Tracks> = (0..20u64)
         .map(|s| {
@@ -74,7 +88,11 @@ fn zones(c: &mut Criterion) {
                     .enumerate()
                     .map(|(i, mut det)| {
                         det.label = label.clone();
-                        Track { track_id: i as u64, detection: det, age_frames: s }
+                        Track {
+                            track_id: i as u64,
+                            detection: det,
+                            age_frames: s,
+                        }
                     })
                     .collect(),
             }
@@ -84,7 +102,9 @@ fn zones(c: &mut Criterion) {
     g.throughput(Throughput::Elements(frames.len() as u64));
     g.bench_function("200_tracks_x_20_zones", |b| {
         b.iter(|| {
-            let Ok(mut z) = Zones::build(cfg.clone(), &BuildCtx::for_stage("z")) else { return };
+            let Ok(mut z) = Zones::build(cfg.clone(), &BuildCtx::for_stage("z")) else {
+                return;
+            };
             let mut out = Emit::new();
             for f in &frames {
                 let _ = z.process(f.clone(), &mut out);

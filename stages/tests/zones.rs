@@ -49,11 +49,7 @@ fn tracks(frames: &[Frame], fps: f64) -> Vec<Tracks> {
 type Ev = (String, ZoneEventKind, u64, Option<String>, Option<f64>);
 
 /// (zone or line id, event, track, direction) for every event, in order.
-fn events(
-    cfg: &str,
-    frames: &[Frame],
-    fps: f64,
-) -> Vec<Ev> {
+fn events(cfg: &str, frames: &[Frame], fps: f64) -> Vec<Ev> {
     let cfg: ZoneConfig = config_from_toml(cfg).unwrap();
     run_transform::<Zones>(cfg, tracks(frames, fps))
         .unwrap()
@@ -71,9 +67,7 @@ fn events(
         .collect()
 }
 
-fn kinds(
-    ev: &[Ev],
-) -> Vec<(ZoneEventKind, u64, Option<String>)> {
+fn kinds(ev: &[Ev]) -> Vec<(ZoneEventKind, u64, Option<String>)> {
     ev.iter().map(|e| (e.1, e.2, e.3.clone())).collect()
 }
 
