@@ -365,3 +365,28 @@ fn list_backends_says_where_onnx_runtime_loads_from() {
         "{text}"
     );
 }
+
+#[test]
+fn eval_mot_prints_the_table_and_json() {
+    let gt = "../shared/fixtures/mot/TUD-Campus/gt.txt";
+    let pred = "../shared/fixtures/mot/TUD-Campus/test.txt";
+    let out = edgeflow(&["eval", "mot", "--gt", gt, "--pred", pred]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "0.5577 0.7297 0.4513 0.5822 0.9414   1   6   1    13   150     7     7 0.5265 0.2772"
+        ),
+        "{text}"
+    );
+    let out = edgeflow(&["eval", "mot", "--gt", gt, "--pred", pred, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id_switches"], 7);
+    let bad = edgeflow(&["eval", "mot", "--gt", "nope.txt", "--pred", pred]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nope.txt: No such file"));
+}

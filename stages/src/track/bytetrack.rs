@@ -434,3 +434,70 @@ impl Tracker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeflow_core::Meta;
+
+    fn dets(seq: u64, boxes: &[(f32, f32)], skipped: bool) -> Detections {
+        Detections {
+            meta: Meta::now("s".into(), seq, seq * 33_333_333),
+            frame_width: 100,
+            frame_height: 100,
+            detections: boxes
+                .iter()
+                .map(|(x, y)| Detection {
+                    class_id: 0,
+                    label: "person".into(),
+                    score: 0.9,
+                    bbox: BBox {
+                        x: *x,
+                        y: *y,
+                        width: 0.1,
+                        height: 0.2,
+                    },
+                    keypoints: vec![],
+                })
+                .collect(),
+            skipped,
+        }
+    }
+
+    #[test]
+    fn ids_are_never_reused() {
+        let mut t = Tracker::new(TrackerParams {
+            track_buffer_s: 0.1,
+            ..TrackerParams::default()
+        });
+        let a = t.update(&dets(0, &[(0.1, 0.1)], false));
+        assert_eq!(a.iter().map(|x| x.track_id).collect::<Vec<_>>(), [1]);
+        // The person leaves; long enough for the track to be removed.
+        for s in 1..10 {
+            t.update(&dets(s, &[], false));
+        }
+        // Someone appears at the same place: a new id, confirmed on its second frame.
+        t.update(&dets(10, &[(0.1, 0.1)], false));
+        let b = t.update(&dets(11, &[(0.1, 0.1)], false));
+        assert_eq!(b.iter().map(|x| x.track_id).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn skipped_frames_only_advance_the_prediction() {
+        let mut t = Tracker::new(TrackerParams::default());
+        for s in 0..10 {
+            t.update(&dets(s, &[(0.1 + 0.01 * s as f32, 0.3)], false));
+        }
+        // Three frames not analysed: the track stays, moving on at its speed.
+        let mut x = 0.0;
+        for s in 10..13 {
+            let out = t.update(&dets(s, &[], true));
+            assert_eq!(out.len(), 1, "frame {s}");
+            assert!(out[0].detection.bbox.x > x);
+            x = out[0].detection.bbox.x;
+        }
+        assert!((x - 0.22).abs() < 0.01, "{x}");
+        let out = t.update(&dets(13, &[(0.23, 0.3)], false));
+        assert_eq!(out[0].track_id, 1);
+    }
+}
