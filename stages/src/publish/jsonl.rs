@@ -1,19 +1,13 @@
 //! `sink = "jsonl"`: one JSON object per message, to standard output or a file.
 //!
-//! Every object carries `schema_version`, `kind`, `device_id`, `stream_id`, `seq`, `pts_ns`
-//! and `timestamp` (RFC 3339 UTC), then the kind's own fields (see `docs/events.md`).
+//! Events follow schema v1 ([`super::event`], `docs/events.md`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use edgeflow_core::{
-    BuildCtx, BuildError, Invalid, Message, Meta, Sink, StageError, StageInfo, Variant,
-};
-use serde::{Deserialize, Serialize};
-
-/// Version of the JSON event schema.
-pub const SCHEMA_VERSION: u32 = 1;
+use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
+use serde::Deserialize;
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -51,61 +45,6 @@ pub struct JsonLinesConfig {
     /// Append to the file instead of replacing it.
     #[serde(default)]
     pub append: bool,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    schema_version: u32,
-    kind: &'static str,
-    device_id: &'a str,
-    #[serde(flatten)]
-    meta: &'a Meta,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    persons_detected: Option<usize>,
-    #[serde(flatten)]
-    body: &'a T,
-}
-
-/// The JSON object published for `msg` from device `device_id`.
-pub fn to_json(device_id: &str, msg: &Message) -> Result<String, serde_json::Error> {
-    fn env<T: Serialize>(
-        device_id: &str,
-        kind: &'static str,
-        meta: &Meta,
-        persons: Option<usize>,
-        body: &T,
-    ) -> Result<String, serde_json::Error> {
-        serde_json::to_string(&Envelope {
-            schema_version: SCHEMA_VERSION,
-            kind,
-            device_id,
-            meta,
-            persons_detected: persons,
-            body,
-        })
-    }
-    match msg {
-        Message::Packet(p) => env(device_id, "packet", &p.meta, None, p),
-        Message::Frame(f) => env(device_id, "frame", &f.meta, None, f),
-        Message::Detections(d) => {
-            let persons = d
-                .detections
-                .iter()
-                .filter(|x| &*x.label == "person")
-                .count();
-            env(device_id, "detections", &d.meta, Some(persons), d)
-        }
-        Message::Tracks(t) => {
-            let persons = t
-                .tracks
-                .iter()
-                .filter(|x| &*x.detection.label == "person")
-                .count();
-            env(device_id, "tracks", &t.meta, Some(persons), t)
-        }
-        Message::ZoneEvents(z) => env(device_id, "zone_events", &z.meta, None, z),
-        Message::Status(st) => env(device_id, "stream_status", &st.meta, None, st),
-    }
 }
 
 /// The JSON-lines sink.
@@ -203,10 +142,11 @@ impl Sink for JsonLines {
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
         self.truncate_once()?;
-        let line = to_json(&self.device_id, &msg).map_err(StageError::transient)?;
-        writeln!(self.out, "{line}")
-            .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
-        self.written += 1;
+        for event in super::event::events(&self.device_id, &msg) {
+            writeln!(self.out, "{event}")
+                .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
+            self.written += 1;
+        }
         Ok(())
     }
 
@@ -222,7 +162,7 @@ impl Sink for JsonLines {
 mod tests {
     use super::*;
     use edgeflow_core::testing::{HarnessError, config_from_toml, run_sink};
-    use edgeflow_core::{BBox, Detection, Detections, Port};
+    use edgeflow_core::{BBox, Detection, Detections, Meta, Port};
 
     fn detections() -> Message {
         let d = |label: &str| Detection {

@@ -1,6 +1,8 @@
 //! `type = "publish"`: results out. Each `sink = "..."` is its own module; the brokers arrive
 //! behind cargo features.
 
+pub mod event;
 pub mod jsonl;
 
-pub use jsonl::{JsonLines, JsonLinesConfig, to_json};
+pub use event::{SCHEMA_VERSION, event_id, events};
+pub use jsonl::{JsonLines, JsonLinesConfig};
