@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod jsonl;
+pub mod spool;
 
 pub use event::{SCHEMA_VERSION, event_id, events};
 pub use jsonl::{JsonLines, JsonLinesConfig};
