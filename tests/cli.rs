@@ -102,10 +102,10 @@ fn shipped_pipelines_validate_deep() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
             let path = rel(&p);
-            // The RTSP demo needs a server (`edgeflow serve-rtsp`): checked shallow here; the
-            // media tests run the RTSP source against a real server.
+            // The RTSP and MQTT demos need a server: checked shallow here; the media and mqtt
+            // tests run those stages against real servers.
             let mut args = vec!["validate", "--deny-warnings"];
-            if !path.contains("rtsp") {
+            if !path.contains("rtsp") && !path.contains("mqtt") {
                 args.push("--deep");
             }
             args.push(&path);

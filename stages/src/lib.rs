@@ -26,8 +26,8 @@ use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 compile_error!(
     "backend features tensorrt, hailo and rknn are reserved: `mock` and `ort` are part of this build"
 );
-#[cfg(any(feature = "kafka", feature = "mqtt"))]
-compile_error!("broker features are reserved: only `sink = \"jsonl\"` is part of this build yet");
+#[cfg(feature = "kafka")]
+compile_error!("feature `kafka` is reserved: the Kafka sink is not part of this build yet");
 
 /// Every stage type this build has, plus the ones it was built without.
 pub fn registry() -> Registry {
@@ -86,7 +86,14 @@ pub fn registry() -> Registry {
             output: Some(PortKind::Detections),
         });
     }
-    for sink in ["kafka", "mqtt"] {
+    #[cfg(feature = "mqtt")]
+    r.sink::<publish::mqtt::MqttSink>(publish::mqtt::INFO);
+    let missing_sinks: &[&str] = if cfg!(feature = "mqtt") {
+        &["kafka"]
+    } else {
+        &["kafka", "mqtt"]
+    };
+    for &sink in missing_sinks {
         r.not_compiled(NotCompiled {
             type_name: "publish",
             variant: Some(Variant {

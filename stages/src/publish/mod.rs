@@ -3,6 +3,8 @@
 
 pub mod event;
 pub mod jsonl;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod spool;
 
 pub use event::{SCHEMA_VERSION, event_id, events};

@@ -1,0 +1,479 @@
+//! `sink = "mqtt"`: events to an MQTT broker at QoS 1, through the durable spool.
+//!
+//! The stage only appends to the spool, so the video path never waits for the broker. A sender
+//! thread publishes what is pending within an in-flight window and acknowledges each spool entry
+//! on its PUBACK. After any connection error it starts a fresh client (no half-remembered
+//! packet ids) and sends everything not yet acknowledged again: a consumer may see an event
+//! twice (it drops the duplicate by `event_id`), never zero times. On connect the sink publishes
+//! a retained `online` to `status_topic`; its last will sets it to `offline`.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
+use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use serde::Deserialize;
+
+use super::spool::{Spool, SpoolOptions};
+
+/// Registry entry.
+pub const INFO: StageInfo = StageInfo {
+    type_name: "publish",
+    variant: Some(Variant {
+        key: "sink",
+        value: "mqtt",
+    }),
+    summary: "MQTT at QoS 1 through a durable spool: nothing accepted is lost when the broker goes down",
+    example: r#"[stages.cam]
+type = "capture"
+source = "test_pattern"
+count = 10
+
+[stages.det]
+type = "detect"
+inputs = ["cam"]
+backend = "mock"
+
+[stages.out]
+type = "publish"
+inputs = ["det"]
+sink = "mqtt"
+broker = "127.0.0.1:1883"
+topic = "edgeflow/{device_id}/{stream_id}/{kind}"
+spool_dir = ".edgeflow/spool/out"
+spool_max_bytes = 268435456
+fsync_interval_ms = 100
+"#,
+};
+
+fn d_topic() -> String {
+    "edgeflow/{device_id}/{stream_id}/{kind}".into()
+}
+fn d_status() -> String {
+    "edgeflow/{device_id}/status".into()
+}
+fn d_inflight() -> usize {
+    64
+}
+fn d_keep_alive() -> u64 {
+    30
+}
+fn d_max_bytes() -> u64 {
+    256 << 20
+}
+fn d_fsync() -> u64 {
+    100
+}
+fn d_drain() -> f64 {
+    10.0
+}
+
+/// Config of `sink = "mqtt"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `host:port` of the broker.
+    pub broker: String,
+    /// Topic template: `{device_id}`, `{stream_id}`, `{kind}`.
+    #[serde(default = "d_topic")]
+    pub topic: String,
+    /// Retained `online` / `offline` topic (`{device_id}` allowed).
+    #[serde(default = "d_status")]
+    pub status_topic: String,
+    /// MQTT client id (default `edgeflow-<device>-<stage>`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// User name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Keep-alive interval.
+    #[serde(default = "d_keep_alive")]
+    pub keep_alive_s: u64,
+    /// Events sent but not yet acknowledged, at most.
+    #[serde(default = "d_inflight")]
+    pub inflight: usize,
+    /// Spool directory (default `.edgeflow/spool/<pipeline>/<stage>`).
+    #[serde(default)]
+    pub spool_dir: Option<String>,
+    /// Spool bound in bytes; beyond, the oldest unsent events are dropped and counted.
+    #[serde(default = "d_max_bytes")]
+    pub spool_max_bytes: u64,
+    /// Drop unsent events older than this (default: keep until sent).
+    #[serde(default)]
+    pub spool_max_age_s: Option<f64>,
+    /// `fsync` the spool at most this often (0: every event).
+    #[serde(default = "d_fsync")]
+    pub fsync_interval_ms: u64,
+    /// At the end of a run, wait this long for the broker to take what is pending; the rest
+    /// stays in the spool for the next run.
+    #[serde(default = "d_drain")]
+    pub drain_timeout_s: f64,
+}
+
+const PLACEHOLDERS: [&str; 3] = ["{device_id}", "{stream_id}", "{kind}"];
+
+fn check_template(inv: &mut Invalid, field: &str, t: &str, allowed: &[&str]) {
+    let mut rest = t;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            inv.field(field, format!("`{t}` has an unclosed `{{`"), None);
+            return;
+        };
+        let ph = &rest[start..start + len + 1];
+        if !allowed.contains(&ph) {
+            inv.field(
+                field,
+                format!("`{ph}` is not a placeholder here"),
+                Some(format!("use {}", allowed.join(", "))),
+            );
+        }
+        rest = &rest[start + len + 1..];
+    }
+    if t.is_empty() || t.contains('#') || t.contains('+') {
+        inv.field(
+            field,
+            format!("`{t}` is not a topic to publish to"),
+            Some("topics must be non-empty and have no `#` or `+`".into()),
+        );
+    }
+}
+
+/// `host:port`, checked.
+pub fn parse_broker(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    (!host.is_empty() && !host.contains('/')).then(|| {
+        (
+            host.trim_matches(|c| c == '[' || c == ']').to_string(),
+            port,
+        )
+    })
+}
+
+/// The MQTT sink.
+pub struct MqttSink {
+    spool: Spool,
+    device: String,
+    topic: String,
+    stop: Arc<AtomicBool>,
+    sender: Option<JoinHandle<()>>,
+    drain: Duration,
+}
+
+fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
+    t.replace("{device_id}", device)
+        .replace("{stream_id}", stream)
+        .replace("{kind}", kind)
+}
+
+impl Sink for MqttSink {
+    type Config = MqttConfig;
+    type In = Message;
+
+    fn validate(cfg: &MqttConfig) -> Result<(), Invalid> {
+        let mut inv = Invalid::new();
+        if parse_broker(&cfg.broker).is_none() {
+            inv.field(
+                "broker",
+                format!("`{}` is not `host:port`", cfg.broker),
+                Some("e.g. `broker = \"127.0.0.1:1883\"`".into()),
+            );
+        }
+        check_template(&mut inv, "topic", &cfg.topic, &PLACEHOLDERS);
+        check_template(
+            &mut inv,
+            "status_topic",
+            &cfg.status_topic,
+            &["{device_id}"],
+        );
+        if cfg.inflight == 0 || cfg.inflight > 65_000 {
+            inv.field("inflight", "must be 1 to 65000", None);
+        }
+        if cfg.keep_alive_s < 5 {
+            inv.field(
+                "keep_alive_s",
+                "under 5 s",
+                Some("MQTT needs a keep-alive of 5 s or more".into()),
+            );
+        }
+        if cfg.password.is_some() && cfg.username.is_none() {
+            inv.field(
+                "password",
+                "a password without a user name",
+                Some("set `username` too".into()),
+            );
+        }
+        inv.into_result()
+    }
+
+    fn build(cfg: MqttConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        let (host, port) = parse_broker(&cfg.broker)
+            .ok_or_else(|| BuildError::new(format!("`{}` is not host:port", cfg.broker)))?;
+        let dir = cfg.spool_dir.clone().map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(".edgeflow/spool")
+                .join(&*ctx.pipeline)
+                .join(&*ctx.stage_id)
+        });
+        let spool = Spool::open(SpoolOptions {
+            max_bytes: cfg.spool_max_bytes,
+            max_age_s: cfg.spool_max_age_s,
+            fsync_interval_ms: cfg.fsync_interval_ms,
+            segment_bytes: (cfg.spool_max_bytes / 16).clamp(4096, 4 << 20),
+            ..SpoolOptions::new(&dir)
+        })
+        .map_err(|e| {
+            BuildError::new(e.to_string())
+                .with_help("check `spool_dir`: it must be a writable directory")
+        })?;
+        if ctx.purpose == edgeflow_core::BuildPurpose::Check {
+            let reachable = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .ok()
+                .and_then(|mut a| a.next())
+                .and_then(|a| {
+                    std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).ok()
+                });
+            if reachable.is_none() {
+                return Err(BuildError::new(format!(
+                    "cannot reach the MQTT broker at {host}:{port}"
+                ))
+                .with_help(
+                    "check `broker`; at run time events wait in the spool until the broker is back",
+                ));
+            }
+            ctx.note(format!(
+                "MQTT broker {host}:{port} is reachable; spool {}",
+                dir.display()
+            ));
+        }
+        let device = ctx.device_id.to_string();
+        let client_id = cfg
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("edgeflow-{device}-{}", ctx.stage_id));
+        let status_topic = render(&cfg.status_topic, &device, "", "");
+        let mut opts = MqttOptions::new(client_id, host, port);
+        opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_s));
+        opts.set_clean_session(true);
+        opts.set_last_will(LastWill::new(
+            status_topic.clone(),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
+            opts.set_credentials(u.clone(), p.clone());
+        } else if let Some(u) = &cfg.username {
+            opts.set_credentials(u.clone(), "");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let (spool, stop, window) = (spool.clone(), stop.clone(), cfg.inflight);
+            let stage = ctx.stage_id.to_string();
+            std::thread::Builder::new()
+                .name(
+                    format!("ef-mqtt-{}", ctx.stage_id)
+                        .chars()
+                        .take(15)
+                        .collect(),
+                )
+                .spawn(move || send_loop(opts, status_topic, spool, stop, window, &stage))
+                .map_err(|e| BuildError::new(format!("cannot start the MQTT sender: {e}")))?
+        };
+        Ok(MqttSink {
+            spool,
+            device,
+            topic: cfg.topic,
+            stop,
+            sender: Some(sender),
+            drain: Duration::from_secs_f64(cfg.drain_timeout_s.max(0.0)),
+        })
+    }
+
+    fn consume(&mut self, msg: Message) -> Result<(), StageError> {
+        for event in super::event::events(&self.device, &msg) {
+            let stream = event["stream_id"].as_str().unwrap_or("");
+            let kind = event["kind"].as_str().unwrap_or("event");
+            let topic = render(&self.topic, &self.device, stream, kind);
+            let mut record = topic.into_bytes();
+            record.push(b'\n');
+            record.extend_from_slice(event.to_string().as_bytes());
+            // The spool is the promise: once appended, the event reaches the broker or is
+            // counted as dropped. A full disk is fatal: events could no longer be kept.
+            self.spool.append(&record).map_err(StageError::fatal)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), StageError> {
+        let _ = self.spool.sync();
+        let deadline = Instant::now() + self.drain;
+        while !self.spool.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = self.spool.len();
+        if left > 0 {
+            tracing::warn!(
+                pending = left,
+                "MQTT broker did not take every event in time; they stay in the spool for the next run"
+            );
+        }
+        if self.spool.dropped() > 0 {
+            tracing::warn!(
+                dropped = self.spool.dropped(),
+                "events were dropped because the spool was full"
+            );
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.sender.take() {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MqttSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.sender.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn split(record: &[u8]) -> (String, Vec<u8>) {
+    match record.iter().position(|b| *b == b'\n') {
+        Some(i) => (
+            String::from_utf8_lossy(&record[..i]).into_owned(),
+            record[i + 1..].to_vec(),
+        ),
+        None => (String::new(), record.to_vec()),
+    }
+}
+
+/// Publish what the spool holds; acknowledge on PUBACK; start over after any error.
+fn send_loop(
+    opts: MqttOptions,
+    status_topic: String,
+    spool: Spool,
+    stop: Arc<AtomicBool>,
+    window: usize,
+    stage: &str,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut last_log: Option<Instant> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let (client, mut connection) = Client::new(opts.clone(), window + 8);
+        // Our publishes, in the order rumqttc will number them: `None` for the status message.
+        let mut numbered: VecDeque<Option<u64>> = VecDeque::new();
+        let mut by_pkid: HashMap<u16, u64> = HashMap::new();
+        let mut in_flight = 0usize;
+        let mut next_from = 0u64;
+        let mut connected = false;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                let _ = client.disconnect();
+                return;
+            }
+            if connected && in_flight < window {
+                for (seq, record) in spool.pending(next_from, window - in_flight, Duration::ZERO) {
+                    let (topic, payload) = split(&record);
+                    if client
+                        .try_publish(topic, QoS::AtLeastOnce, false, payload)
+                        .is_err()
+                    {
+                        break;
+                    }
+                    numbered.push_back(Some(seq));
+                    next_from = seq + 1;
+                    in_flight += 1;
+                }
+            }
+            let wait = if connected && in_flight == 0 {
+                Duration::from_millis(50)
+            } else {
+                Duration::from_millis(20)
+            };
+            match connection.recv_timeout(wait) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                    connected = true;
+                    backoff = Duration::from_millis(100);
+                    tracing::info!(stage, pending = spool.len(), "MQTT connected");
+                    if client
+                        .try_publish(status_topic.clone(), QoS::AtLeastOnce, true, "online")
+                        .is_ok()
+                    {
+                        numbered.push_back(None);
+                    }
+                }
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) if pkid != 0 => {
+                    if let Some(Some(seq)) = numbered.pop_front() {
+                        by_pkid.insert(pkid, seq);
+                    }
+                }
+                Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                    if let Some(seq) = by_pkid.remove(&ack.pkid) {
+                        in_flight = in_flight.saturating_sub(1);
+                        if let Err(e) = spool.ack(seq) {
+                            tracing::error!(stage, "spool acknowledgement failed: {e}");
+                        }
+                    }
+                }
+                Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
+                Ok(Err(e)) => {
+                    if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                        tracing::warn!(
+                            stage,
+                            pending = spool.len(),
+                            "MQTT broker unreachable, events wait in the spool: {e}"
+                        );
+                        last_log = Some(Instant::now());
+                    }
+                    break;
+                }
+                Err(rumqttc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Start over with a fresh client after a pause; unacknowledged events are sent again.
+        let until = Instant::now() + backoff;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_addresses_and_topic_templates() {
+        assert_eq!(
+            parse_broker("127.0.0.1:1883"),
+            Some(("127.0.0.1".into(), 1883))
+        );
+        assert_eq!(parse_broker("[::1]:1883"), Some(("::1".into(), 1883)));
+        for bad in ["localhost", "mqtt://h:1883", "h:0", ":1883", "h:port"] {
+            assert!(parse_broker(bad).is_none(), "{bad}");
+        }
+        let mut inv = Invalid::new();
+        check_template(&mut inv, "topic", "a/{device_id}/{stream}/#", &PLACEHOLDERS);
+        let text = inv.to_string();
+        assert!(
+            text.contains("`{stream}` is not a placeholder here"),
+            "{text}"
+        );
+        assert!(text.contains("no `#` or `+`"), "{text}");
+        assert_eq!(
+            render("e/{device_id}/{stream_id}/{kind}", "d", "s", "k"),
+            "e/d/s/k"
+        );
+    }
+}

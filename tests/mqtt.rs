@@ -1,0 +1,360 @@
+//! MQTT publishing against a real broker (Debian's mosquitto, started here on 127.0.0.1 and a
+//! free port): every accepted event arrives, once after dedup by `event_id`, through broker
+//! outages, a broker killed mid-run, and edgeflow itself killed and started again.
+#![cfg(feature = "mqtt")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A mosquitto with persistence (subscriptions survive a restart), in its own directory.
+struct Broker {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn new(dir: &Path) -> Broker {
+        let port = free_port();
+        std::fs::create_dir_all(dir).unwrap();
+        // Started as root, mosquitto drops to its own user: let it reach and write its
+        // persistence file.
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(parent) = dir.parent() {
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(
+            dir.join("mosquitto.conf"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest none\n", dir.display()),
+        )
+        .unwrap();
+        Broker {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let child = Command::new("mosquitto")
+            .args(["-c", self.dir.join("mosquitto.conf").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto (scripts/setup.sh installs it)");
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < end, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no goodbye, no final save.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM: mosquitto saves its sessions and exits.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A persistent-session subscriber to `edgeflow/#` that keeps reconnecting; collects payloads.
+struct Subscriber {
+    got: Arc<Mutex<Vec<serde_json::Value>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Subscriber {
+    fn new(port: u16, id: &str) -> Subscriber {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_clean_session(false);
+        opts.set_keep_alive(Duration::from_secs(5));
+        let (client, mut conn) = Client::new(opts, 100);
+        let (g, s) = (got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                match conn.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                        let _ = client.try_subscribe("edgeflow/#", QoS::AtLeastOnce);
+                    }
+                    Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                            g.lock().unwrap().push(v);
+                        }
+                    }
+                    Ok(Err(_)) => std::thread::sleep(Duration::from_millis(100)),
+                    _ => {}
+                }
+            }
+        });
+        Subscriber { got, stop }
+    }
+
+    /// Distinct events (by `event_id`) of `kind`, as (stream, seq) → times seen.
+    fn events(&self, kind: &str) -> BTreeMap<(String, u64), usize> {
+        let got = self.got.lock().unwrap();
+        let mut ids = BTreeSet::new();
+        let mut out = BTreeMap::new();
+        for v in got.iter().filter(|v| v["kind"] == kind) {
+            if ids.insert(v["event_id"].as_str().unwrap().to_string()) {
+                *out.entry((
+                    v["stream_id"].as_str().unwrap().to_string(),
+                    v["seq"].as_u64().unwrap(),
+                ))
+                .or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    fn wait_for(&self, kind: &str, n: usize, timeout: Duration) -> BTreeMap<(String, u64), usize> {
+        let end = Instant::now() + timeout;
+        loop {
+            let e = self.events(kind);
+            if e.len() >= n || Instant::now() > end {
+                return e;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn pipeline(dir: &Path, name: &str, port: u16, stream: &str, count: u64, extra: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "[pipeline]\nname = \"{name}\"\ndevice_id = \"dev\"\n\
+             [stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 64\nheight = 48\ncount = {count}\nstream_id = \"{stream}\"\n{extra}\n\
+             [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
+             spool_dir = {:?}\ndrain_timeout_s = 60.0\nfsync_interval_ms = 0\n",
+            dir.join("spool").display().to_string()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn edgeflow(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_ok(child: Child, timeout: Duration) -> String {
+    let end = Instant::now() + timeout;
+    let mut child = child;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(st.success(), "edgeflow failed: {err}");
+            return err;
+        }
+        assert!(Instant::now() < end, "edgeflow did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn all_once(events: &BTreeMap<(String, u64), usize>, stream: &str, n: u64) {
+    let seqs: Vec<u64> = events
+        .keys()
+        .filter(|(s, _)| s == stream)
+        .map(|(_, q)| *q)
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..n).collect::<Vec<_>>(),
+        "stream {stream}: every frame's event, once"
+    );
+}
+
+#[test]
+fn every_event_arrives_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    broker.start();
+    let sub = Subscriber::new(broker.port, "sub-once");
+    std::thread::sleep(Duration::from_millis(300));
+    let p = pipeline(dir.path(), "once", broker.port, "cam", 50, "");
+    wait_ok(
+        edgeflow(&["run", p.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    all_once(
+        &sub.wait_for("detections", 50, Duration::from_secs(10)),
+        "cam",
+        50,
+    );
+    // The retained status says the sink went away.
+    let _ = sub;
+}
+
+#[test]
+fn broker_down_at_start_then_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    // Create the subscriber's persistent session, let the broker save it, stop the broker.
+    broker.start();
+    let sub = Subscriber::new(broker.port, "sub-late");
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.stop();
+    let p = pipeline(dir.path(), "late", broker.port, "cam", 40, "");
+    let run = edgeflow(&["run", p.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(2));
+    broker.start();
+    wait_ok(run, Duration::from_secs(60));
+    all_once(
+        &sub.wait_for("detections", 40, Duration::from_secs(15)),
+        "cam",
+        40,
+    );
+}
+
+#[test]
+fn broker_killed_mid_run_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    broker.start();
+    let sub = Subscriber::new(broker.port, "sub-kill");
+    std::thread::sleep(Duration::from_millis(1500));
+    // 80 frames at 20 fps: 4 s of events, the broker gone for 2 s in the middle.
+    let p = pipeline(
+        dir.path(),
+        "kill",
+        broker.port,
+        "cam",
+        80,
+        "fps = 20.0\nrealtime = true",
+    );
+    let run = edgeflow(&["run", p.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(1200));
+    broker.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.start();
+    let stderr = wait_ok(run, Duration::from_secs(60));
+    all_once(
+        &sub.wait_for("detections", 80, Duration::from_secs(15)),
+        "cam",
+        80,
+    );
+    assert!(
+        stderr.contains("MQTT broker unreachable"),
+        "the outage is logged: {stderr}"
+    );
+}
+
+#[test]
+fn edgeflow_killed_and_started_again_replays_its_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    broker.start();
+    let sub = Subscriber::new(broker.port, "sub-replay");
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.stop();
+    // Run 1: the broker is down; 30 events are accepted into the spool; SIGKILL while waiting.
+    let p1 = pipeline(dir.path(), "replay", broker.port, "cam", 30, "");
+    let mut run1 = edgeflow(&["run", p1.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(2));
+    run1.kill().unwrap();
+    let _ = run1.wait();
+    // Run 2, same spool, broker back: its own 5 events and the 30 from before.
+    broker.start();
+    let p2 = pipeline(dir.path(), "replay", broker.port, "cam2", 5, "");
+    wait_ok(
+        edgeflow(&["run", p2.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    let got = sub.wait_for("detections", 35, Duration::from_secs(15));
+    all_once(&got, "cam", 30);
+    all_once(&got, "cam2", 5);
+}
+
+#[test]
+fn validate_catches_bad_options_and_an_unreachable_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |extra: &str, deep: bool, want: &[&str]| {
+        let p = dir.path().join("v.toml");
+        std::fs::write(
+            &p,
+            format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nspool_dir = {:?}\n{extra}\n", dir.path().join("s").display().to_string()),
+        )
+        .unwrap();
+        let mut args = vec!["validate"];
+        if deep {
+            args.push("--deep");
+        }
+        let path = p.to_str().unwrap().to_string();
+        args.push(&path);
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        for w in want {
+            assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
+        }
+    };
+    check(
+        "broker = \"localhost\"\ntopic = \"x/{stream}/#\"",
+        false,
+        &[
+            "`localhost` is not `host:port`",
+            "`{stream}` is not a placeholder here",
+            "no `#` or `+`",
+        ],
+    );
+    check(
+        &format!("broker = \"127.0.0.1:{}\"", free_port()),
+        true,
+        &[
+            "cannot reach the MQTT broker at 127.0.0.1:",
+            "events wait in the spool",
+        ],
+    );
+}
