@@ -470,7 +470,13 @@ mod tests {
             text.contains("`{stream}` is not a placeholder here"),
             "{text}"
         );
-        assert!(text.contains("no `#` or `+`"), "{text}");
+        assert!(
+            inv.problems.iter().any(|p| p
+                .help
+                .as_deref()
+                .is_some_and(|h| h.contains("no `#` or `+`"))),
+            "{inv:?}"
+        );
         assert_eq!(
             render("e/{device_id}/{stream_id}/{kind}", "d", "s", "k"),
             "e/d/s/k"
