@@ -21,11 +21,23 @@ pub fn event_id(
     track: Option<u64>,
     zone: Option<&str>,
 ) -> String {
+    event_id_of(device, &meta.stream_id, meta.seq, kind, track, zone)
+}
+
+/// [`event_id`] from its parts.
+pub fn event_id_of(
+    device: &str,
+    stream: &str,
+    seq: u64,
+    kind: &str,
+    track: Option<u64>,
+    zone: Option<&str>,
+) -> String {
     let mut h = Sha256::new();
     for part in [
         device,
-        &meta.stream_id,
-        &meta.seq.to_string(),
+        stream,
+        &seq.to_string(),
         kind,
         &track.map(|t| t.to_string()).unwrap_or_default(),
         zone.unwrap_or(""),

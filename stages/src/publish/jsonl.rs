@@ -39,6 +39,12 @@ fn stdout_path() -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonLinesConfig {
+    /// Which frame summaries to send: `every_frame` (default), `on_change`, `summary`.
+    #[serde(default)]
+    pub mode: super::select::PublishMode,
+    /// With `mode = "summary"`: one summary per stream this often.
+    #[serde(default = "super::select::default_interval")]
+    pub summary_interval_s: f64,
     /// File to write; `-` (default) is standard output.
     #[serde(default = "stdout_path")]
     pub path: String,
@@ -49,6 +55,7 @@ pub struct JsonLinesConfig {
 
 /// The JSON-lines sink.
 pub struct JsonLines {
+    select: super::select::Selector,
     /// The file to empty before the first line (replace mode).
     truncate: Option<File>,
     out: BufWriter<Box<dyn Write + Send>>,
@@ -78,6 +85,7 @@ impl Sink for JsonLines {
 
     fn validate(cfg: &Self::Config) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
+        super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
         if cfg.path.trim().is_empty() {
             inv.field(
                 "path",
@@ -132,6 +140,7 @@ impl Sink for JsonLines {
             Box::new(file)
         };
         Ok(JsonLines {
+            select: super::select::Selector::new(cfg.mode, cfg.summary_interval_s),
             truncate,
             out: BufWriter::new(out),
             target: cfg.path,
@@ -142,7 +151,7 @@ impl Sink for JsonLines {
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
         self.truncate_once()?;
-        for event in super::event::events(&self.device_id, &msg) {
+        for event in self.select.select(&self.device_id, &msg) {
             writeln!(self.out, "{event}")
                 .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
             self.written += 1;
@@ -152,6 +161,11 @@ impl Sink for JsonLines {
 
     fn finish(&mut self) -> Result<(), StageError> {
         self.truncate_once()?;
+        for event in self.select.flush() {
+            writeln!(self.out, "{event}")
+                .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
+            self.written += 1;
+        }
         self.out
             .flush()
             .map_err(|e| StageError::fatal(format!("cannot flush {}: {e}", self.target)))
@@ -212,6 +226,34 @@ mod tests {
         assert_eq!(v["detections"][0]["xmin"], 0.25);
         assert_eq!(v["detections"][0]["conf"], 0.75);
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn summary_mode_writes_summaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let cfg: JsonLinesConfig = config_from_toml(&format!(
+            "path = {:?}\nmode = \"summary\"\nsummary_interval_s = 60.0",
+            path.display().to_string()
+        ))
+        .unwrap();
+        run_sink::<JsonLines>(cfg, [detections(), detections()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["kind"], "summary");
+        assert_eq!(lines[0]["frames"], 2);
+        let bad: JsonLinesConfig =
+            config_from_toml("mode = \"summary\"\nsummary_interval_s = 0.0").unwrap();
+        assert_eq!(
+            JsonLines::validate(&bad).unwrap_err().problems[0]
+                .field
+                .as_deref(),
+            Some("summary_interval_s")
+        );
     }
 
     #[test]

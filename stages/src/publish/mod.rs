@@ -5,6 +5,7 @@ pub mod event;
 pub mod jsonl;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+pub mod select;
 pub mod spool;
 
 pub use event::{SCHEMA_VERSION, event_id, events};

@@ -76,6 +76,12 @@ fn d_drain() -> f64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
+    /// Which frame summaries to send: `every_frame` (default), `on_change`, `summary`.
+    #[serde(default)]
+    pub mode: super::select::PublishMode,
+    /// With `mode = "summary"`: one summary per stream this often.
+    #[serde(default = "super::select::default_interval")]
+    pub summary_interval_s: f64,
     /// `host:port` of the broker.
     pub broker: String,
     /// Topic template: `{device_id}`, `{stream_id}`, `{kind}`.
@@ -159,6 +165,7 @@ pub fn parse_broker(s: &str) -> Option<(String, u16)> {
 
 /// The MQTT sink.
 pub struct MqttSink {
+    select: super::select::Selector,
     spool: Spool,
     device: String,
     topic: String,
@@ -179,6 +186,7 @@ impl Sink for MqttSink {
 
     fn validate(cfg: &MqttConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
+        super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
         if parse_broker(&cfg.broker).is_none() {
             inv.field(
                 "broker",
@@ -287,6 +295,7 @@ impl Sink for MqttSink {
                 .map_err(|e| BuildError::new(format!("cannot start the MQTT sender: {e}")))?
         };
         Ok(MqttSink {
+            select: super::select::Selector::new(cfg.mode, cfg.summary_interval_s),
             spool,
             device,
             topic: cfg.topic,
@@ -297,7 +306,20 @@ impl Sink for MqttSink {
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
-        for event in super::event::events(&self.device, &msg) {
+        let events = self.select.select(&self.device, &msg);
+        self.append(events)
+    }
+
+    fn finish(&mut self) -> Result<(), StageError> {
+        let last = self.select.flush();
+        self.append(last)?;
+        self.drain_and_stop()
+    }
+}
+
+impl MqttSink {
+    fn append(&mut self, events: Vec<serde_json::Value>) -> Result<(), StageError> {
+        for event in events {
             let stream = event["stream_id"].as_str().unwrap_or("");
             let kind = event["kind"].as_str().unwrap_or("event");
             let topic = render(&self.topic, &self.device, stream, kind);
@@ -311,7 +333,7 @@ impl Sink for MqttSink {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), StageError> {
+    fn drain_and_stop(&mut self) -> Result<(), StageError> {
         let _ = self.spool.sync();
         let deadline = Instant::now() + self.drain;
         while !self.spool.is_empty() && Instant::now() < deadline {
