@@ -94,6 +94,9 @@ struct State {
     total_bytes: u64,
     last_sync: Instant,
     dirty: bool,
+    /// The cursor moved since it was last written.
+    cursor_dirty: bool,
+    last_cursor_write: Instant,
 }
 
 /// The spool; clone it to share between the stage and its sender.
@@ -220,6 +223,8 @@ impl Spool {
             total_bytes,
             last_sync: Instant::now(),
             dirty: false,
+            cursor_dirty: false,
+            last_cursor_write: Instant::now(),
         };
         Ok(Spool {
             inner: Arc::new((Mutex::new(state), Condvar::new())),
@@ -381,11 +386,15 @@ impl Spool {
         }
         let mut out = Vec::new();
         for seg in &st.segments {
+            if seg.records.back().is_none_or(|r| r.seq < from) {
+                continue;
+            }
+            let start = seg.records.partition_point(|r| r.seq < from);
             let mut file: Option<File> = None;
             for r in seg
                 .records
-                .iter()
-                .filter(|r| r.seq >= from && !st.acked.contains(&r.seq))
+                .range(start..)
+                .filter(|r| !st.acked.contains(&r.seq))
             {
                 if out.len() >= max {
                     return out;
@@ -406,7 +415,9 @@ impl Spool {
         out
     }
 
-    /// The broker has this entry: it will not be sent again, even after a restart.
+    /// The broker has this entry: it will not be sent again, even after a restart (the cursor
+    /// is written at most every `fsync_interval_ms`; a crash in between re-sends a few entries,
+    /// which consumers drop by `event_id`).
     pub fn ack(&self, seq: u64) -> Result<(), SpoolError> {
         let mut st = self.state();
         if seq < st.cursor {
@@ -414,21 +425,31 @@ impl Spool {
         }
         st.acked.insert(seq);
         let before = st.cursor;
-        while st.acked.contains(&st.cursor)
-            || st.cursor < st.next_seq
-                && !st
-                    .segments
-                    .iter()
-                    .any(|s| s.records.iter().any(|r| r.seq == st.cursor))
-        {
+        loop {
             let c = st.cursor;
-            st.acked.remove(&c);
-            st.cursor += 1;
+            if st.acked.remove(&c) {
+                st.cursor += 1;
+                continue;
+            }
+            // Skip a gap left by dropped entries: the oldest entry still kept.
+            let first = st
+                .segments
+                .iter()
+                .find_map(|s| s.records.iter().find(|r| r.seq >= c).map(|r| r.seq));
+            match first {
+                Some(f) if f > c => st.cursor = f,
+                _ => break,
+            }
         }
         if st.cursor != before {
             let cursor = st.cursor;
-            for seg in &mut st.segments {
-                seg.records.retain(|r| r.seq >= cursor);
+            for seg in st.segments.iter_mut() {
+                while seg.records.front().is_some_and(|r| r.seq < cursor) {
+                    seg.records.pop_front();
+                }
+                if !seg.records.is_empty() {
+                    break;
+                }
             }
             // Segments wholly acknowledged go (the one being written stays).
             while st.segments.len() > 1 && st.segments.front().is_some_and(|s| s.records.is_empty())
@@ -438,12 +459,18 @@ impl Spool {
                     let _ = fs::remove_file(&seg.path);
                 }
             }
-            Self::write_cursor(&st)?;
+            st.cursor_dirty = true;
+            let every = Duration::from_millis(st.opts.fsync_interval_ms.max(1));
+            if st.opts.fsync_interval_ms == 0 || st.last_cursor_write.elapsed() >= every {
+                Self::write_cursor(&mut st)?;
+            }
         }
         Ok(())
     }
 
-    fn write_cursor(st: &State) -> Result<(), SpoolError> {
+    fn write_cursor(st: &mut State) -> Result<(), SpoolError> {
+        st.cursor_dirty = false;
+        st.last_cursor_write = Instant::now();
         let tmp = st.opts.dir.join("cursor.tmp");
         let path = st.opts.dir.join("cursor");
         let mut f = File::create(&tmp).map_err(|e| err(&tmp, e))?;
@@ -455,9 +482,12 @@ impl Spool {
         fs::rename(&tmp, &path).map_err(|e| err(&path, e))
     }
 
-    /// `fsync` what is written.
+    /// `fsync` what is written, and write the cursor.
     pub fn sync(&self) -> Result<(), SpoolError> {
         let mut st = self.state();
+        if st.cursor_dirty {
+            Self::write_cursor(&mut st)?;
+        }
         if st.dirty
             && let Some(w) = st.writer.as_ref()
         {
@@ -493,6 +523,19 @@ impl Spool {
     /// Entries dropped unsent because of `max_bytes` or `max_age_s`, since open.
     pub fn dropped(&self) -> u64 {
         self.state().dropped
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if self.cursor_dirty {
+            let _ = Spool::write_cursor(self);
+        }
+        if self.dirty
+            && let Some(w) = self.writer.as_ref()
+        {
+            let _ = w.sync_data();
+        }
     }
 }
 
@@ -623,7 +666,27 @@ mod tests {
             .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
             .count();
         assert_eq!(segs, 1, "only the segment being written stays");
+        s.sync().unwrap(); // the cursor is written on the fsync interval, or now
         assert_eq!(fs::read_to_string(dir.path().join("cursor")).unwrap(), "11");
+    }
+
+    #[test]
+    fn the_cursor_survives_a_drop_without_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(SpoolOptions {
+            fsync_interval_ms: 60_000,
+            ..SpoolOptions::new(dir.path())
+        })
+        .unwrap();
+        for _ in 0..3 {
+            s.append(b"x").unwrap();
+        }
+        for (seq, _) in s.pending(0, 10, Duration::ZERO) {
+            s.ack(seq).unwrap();
+        }
+        drop(s);
+        let s = Spool::open(SpoolOptions::new(dir.path())).unwrap();
+        assert!(s.is_empty(), "a clean close writes the cursor");
     }
 
     #[test]
