@@ -88,6 +88,8 @@ pub fn registry() -> Registry {
     }
     #[cfg(feature = "mqtt")]
     r.sink::<publish::mqtt::MqttSink>(publish::mqtt::INFO);
+    #[cfg(feature = "webhook")]
+    r.sink::<publish::webhook::Webhook>(publish::webhook::INFO);
     let missing_sinks: &[&str] = if cfg!(feature = "mqtt") {
         &["kafka"]
     } else {

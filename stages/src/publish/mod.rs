@@ -7,6 +7,10 @@ pub mod jsonl;
 pub mod mqtt;
 pub mod select;
 pub mod spool;
+#[cfg(any(feature = "mqtt", feature = "webhook"))]
+mod spooled;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use event::{SCHEMA_VERSION, event_id, events};
 pub use jsonl::{JsonLines, JsonLinesConfig};

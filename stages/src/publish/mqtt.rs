@@ -8,17 +8,16 @@
 //! a retained `online` to `status_topic`; its last will sets it to `offline`.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
 use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde::Deserialize;
 
-use super::spool::{Spool, SpoolOptions};
+use super::spool::Spool;
+use super::spooled::{SpoolSettings, Spooled, open_spool};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -165,13 +164,8 @@ pub fn parse_broker(s: &str) -> Option<(String, u16)> {
 
 /// The MQTT sink.
 pub struct MqttSink {
-    select: super::select::Selector,
-    spool: Spool,
-    device: String,
+    inner: Spooled,
     topic: String,
-    stop: Arc<AtomicBool>,
-    sender: Option<JoinHandle<()>>,
-    drain: Duration,
 }
 
 fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
@@ -224,22 +218,15 @@ impl Sink for MqttSink {
     fn build(cfg: MqttConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
         let (host, port) = parse_broker(&cfg.broker)
             .ok_or_else(|| BuildError::new(format!("`{}` is not host:port", cfg.broker)))?;
-        let dir = cfg.spool_dir.clone().map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(".edgeflow/spool")
-                .join(&*ctx.pipeline)
-                .join(&*ctx.stage_id)
-        });
-        let spool = Spool::open(SpoolOptions {
-            max_bytes: cfg.spool_max_bytes,
-            max_age_s: cfg.spool_max_age_s,
-            fsync_interval_ms: cfg.fsync_interval_ms,
-            segment_bytes: (cfg.spool_max_bytes / 16).clamp(4096, 4 << 20),
-            ..SpoolOptions::new(&dir)
-        })
-        .map_err(|e| {
-            BuildError::new(e.to_string())
-                .with_help("check `spool_dir`: it must be a writable directory")
-        })?;
+        let (spool, dir) = open_spool(
+            SpoolSettings {
+                dir: &cfg.spool_dir,
+                max_bytes: cfg.spool_max_bytes,
+                max_age_s: cfg.spool_max_age_s,
+                fsync_interval_ms: cfg.fsync_interval_ms,
+            },
+            ctx,
+        )?;
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
             let reachable = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
                 .ok()
@@ -275,98 +262,44 @@ impl Sink for MqttSink {
             QoS::AtLeastOnce,
             true,
         ));
-        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-            opts.set_credentials(u.clone(), p.clone());
-        } else if let Some(u) = &cfg.username {
-            opts.set_credentials(u.clone(), "");
+        if let Some(u) = &cfg.username {
+            opts.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let sender = {
-            let (spool, stop, window) = (spool.clone(), stop.clone(), cfg.inflight);
-            let stage = ctx.stage_id.to_string();
-            std::thread::Builder::new()
-                .name(
-                    format!("ef-mqtt-{}", ctx.stage_id)
-                        .chars()
-                        .take(15)
-                        .collect(),
-                )
-                .spawn(move || send_loop(opts, status_topic, spool, stop, window, &stage))
-                .map_err(|e| BuildError::new(format!("cannot start the MQTT sender: {e}")))?
-        };
-        Ok(MqttSink {
-            select: super::select::Selector::new(cfg.mode, cfg.summary_interval_s),
+        let (window, stage) = (cfg.inflight, ctx.stage_id.to_string());
+        let inner = Spooled::start(
+            "mqtt",
+            ctx,
             spool,
-            device,
+            cfg.mode,
+            cfg.summary_interval_s,
+            cfg.drain_timeout_s,
+            move |spool, stop| send_loop(opts, status_topic, spool, stop, window, &stage),
+        )?;
+        Ok(MqttSink {
+            inner,
             topic: cfg.topic,
-            stop,
-            sender: Some(sender),
-            drain: Duration::from_secs_f64(cfg.drain_timeout_s.max(0.0)),
         })
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
-        let events = self.select.select(&self.device, &msg);
-        self.append(events)
+        let (topic, device) = (self.topic.clone(), self.inner.device.clone());
+        self.inner.consume(&msg, |e| record(&topic, &device, e))
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
-        let last = self.select.flush();
-        self.append(last)?;
-        self.drain_and_stop()
+        let (topic, device) = (self.topic.clone(), self.inner.device.clone());
+        self.inner.finish(|e| record(&topic, &device, e))
     }
 }
 
-impl MqttSink {
-    fn append(&mut self, events: Vec<serde_json::Value>) -> Result<(), StageError> {
-        for event in events {
-            let stream = event["stream_id"].as_str().unwrap_or("");
-            let kind = event["kind"].as_str().unwrap_or("event");
-            let topic = render(&self.topic, &self.device, stream, kind);
-            let mut record = topic.into_bytes();
-            record.push(b'\n');
-            record.extend_from_slice(event.to_string().as_bytes());
-            // The spool is the promise: once appended, the event reaches the broker or is
-            // counted as dropped. A full disk is fatal: events could no longer be kept.
-            self.spool.append(&record).map_err(StageError::fatal)?;
-        }
-        Ok(())
-    }
-
-    fn drain_and_stop(&mut self) -> Result<(), StageError> {
-        let _ = self.spool.sync();
-        let deadline = Instant::now() + self.drain;
-        while !self.spool.is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let left = self.spool.len();
-        if left > 0 {
-            tracing::warn!(
-                pending = left,
-                "MQTT broker did not take every event in time; they stay in the spool for the next run"
-            );
-        }
-        if self.spool.dropped() > 0 {
-            tracing::warn!(
-                dropped = self.spool.dropped(),
-                "events were dropped because the spool was full"
-            );
-        }
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.sender.take() {
-            let _ = t.join();
-        }
-        Ok(())
-    }
-}
-
-impl Drop for MqttSink {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.sender.take() {
-            let _ = t.join();
-        }
-    }
+/// A spool record: the topic, a newline, the JSON.
+fn record(template: &str, device: &str, event: &serde_json::Value) -> Vec<u8> {
+    let stream = event["stream_id"].as_str().unwrap_or("");
+    let kind = event["kind"].as_str().unwrap_or("event");
+    let mut r = render(template, device, stream, kind).into_bytes();
+    r.push(b'\n');
+    r.extend_from_slice(event.to_string().as_bytes());
+    r
 }
 
 fn split(record: &[u8]) -> (String, Vec<u8>) {

@@ -1,0 +1,273 @@
+//! `sink = "webhook"`: each event as an HTTP POST (JSON body), through the durable spool, with
+//! retries and exponential backoff. A 2xx response acknowledges the event; a network error, a
+//! timeout, 408, 429 or a 5xx is retried (the event waits in the spool); another 4xx means the
+//! endpoint will never take it: it is dropped, counted and logged as an error.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
+use serde::Deserialize;
+
+use super::spool::Spool;
+use super::spooled::{SpoolSettings, Spooled, open_spool};
+
+/// Registry entry.
+pub const INFO: StageInfo = StageInfo {
+    type_name: "publish",
+    variant: Some(Variant {
+        key: "sink",
+        value: "webhook",
+    }),
+    summary: "HTTP POST per event, retried with backoff, through a durable spool",
+    example: r#"[stages.cam]
+type = "capture"
+source = "test_pattern"
+count = 10
+
+[stages.det]
+type = "detect"
+inputs = ["cam"]
+backend = "mock"
+
+[stages.out]
+type = "publish"
+inputs = ["det"]
+sink = "webhook"
+url = "http://127.0.0.1:8080/events"
+headers = { Authorization = "Bearer change-me" }
+timeout_ms = 5000
+mode = "on_change"
+"#,
+};
+
+fn d_timeout() -> u64 {
+    5000
+}
+fn d_backoff() -> u64 {
+    200
+}
+fn d_backoff_max() -> u64 {
+    30_000
+}
+fn d_max_bytes() -> u64 {
+    256 << 20
+}
+fn d_fsync() -> u64 {
+    100
+}
+fn d_drain() -> f64 {
+    10.0
+}
+
+/// Config of `sink = "webhook"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` endpoint.
+    pub url: String,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Per request.
+    #[serde(default = "d_timeout")]
+    pub timeout_ms: u64,
+    /// First wait after a failure; doubles up to `backoff_max_ms`.
+    #[serde(default = "d_backoff")]
+    pub backoff_initial_ms: u64,
+    /// Longest wait between attempts.
+    #[serde(default = "d_backoff_max")]
+    pub backoff_max_ms: u64,
+    /// Which frame summaries to send: `every_frame` (default), `on_change`, `summary`.
+    #[serde(default)]
+    pub mode: super::select::PublishMode,
+    /// With `mode = "summary"`: one summary per stream this often.
+    #[serde(default = "super::select::default_interval")]
+    pub summary_interval_s: f64,
+    /// Spool directory (default `.edgeflow/spool/<pipeline>/<stage>`).
+    #[serde(default)]
+    pub spool_dir: Option<String>,
+    /// Spool bound in bytes (oldest unsent events dropped and counted beyond).
+    #[serde(default = "d_max_bytes")]
+    pub spool_max_bytes: u64,
+    /// Drop unsent events older than this.
+    #[serde(default)]
+    pub spool_max_age_s: Option<f64>,
+    /// `fsync` the spool at most this often (0: every event).
+    #[serde(default = "d_fsync")]
+    pub fsync_interval_ms: u64,
+    /// At the end of a run, wait this long for the endpoint.
+    #[serde(default = "d_drain")]
+    pub drain_timeout_s: f64,
+}
+
+/// The webhook sink.
+pub struct Webhook {
+    inner: Spooled,
+    /// Events the endpoint refused for good (4xx).
+    pub rejected: Arc<AtomicU64>,
+}
+
+impl Sink for Webhook {
+    type Config = WebhookConfig;
+    type In = Message;
+
+    fn validate(cfg: &WebhookConfig) -> Result<(), Invalid> {
+        let mut inv = Invalid::new();
+        let rest = cfg
+            .url
+            .strip_prefix("http://")
+            .or_else(|| cfg.url.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+            inv.field(
+                "url",
+                format!("`{}` is not an http(s) URL", cfg.url),
+                Some("e.g. `url = \"http://127.0.0.1:8080/events\"`".into()),
+            );
+        }
+        if cfg.timeout_ms == 0 {
+            inv.field(
+                "timeout_ms",
+                "0 ms",
+                Some("use a timeout of at least a few hundred ms".into()),
+            );
+        }
+        if cfg.backoff_initial_ms == 0 || cfg.backoff_max_ms < cfg.backoff_initial_ms {
+            inv.field(
+                "backoff_max_ms",
+                "the backoff range is empty",
+                Some("use 0 < backoff_initial_ms <= backoff_max_ms".into()),
+            );
+        }
+        for name in cfg.headers.keys() {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                inv.field("headers", format!("`{name}` is not a header name"), None);
+            }
+        }
+        super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
+        inv.into_result()
+    }
+
+    fn build(cfg: WebhookConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        let (spool, _) = open_spool(
+            SpoolSettings {
+                dir: &cfg.spool_dir,
+                max_bytes: cfg.spool_max_bytes,
+                max_age_s: cfg.spool_max_age_s,
+                fsync_interval_ms: cfg.fsync_interval_ms,
+            },
+            ctx,
+        )?;
+        let rejected = Arc::new(AtomicU64::new(0));
+        let r = rejected.clone();
+        let stage = ctx.stage_id.to_string();
+        let cfg2 = cfg.clone();
+        let inner = Spooled::start(
+            "webhook",
+            ctx,
+            spool,
+            cfg.mode,
+            cfg.summary_interval_s,
+            cfg.drain_timeout_s,
+            move |spool, stop| send_loop(&cfg2, spool, stop, &r, &stage),
+        )?;
+        Ok(Webhook { inner, rejected })
+    }
+
+    fn consume(&mut self, msg: Message) -> Result<(), StageError> {
+        self.inner.consume(&msg, |e| e.to_string().into_bytes())
+    }
+
+    fn finish(&mut self) -> Result<(), StageError> {
+        self.inner.finish(|e| e.to_string().into_bytes())
+    }
+}
+
+/// What one POST came to.
+enum Outcome {
+    Delivered,
+    Retry(String),
+    Rejected(String),
+}
+
+fn post(agent: &ureq::Agent, cfg: &WebhookConfig, body: &[u8]) -> Outcome {
+    let mut req = agent
+        .post(&cfg.url)
+        .header("Content-Type", "application/json");
+    for (k, v) in &cfg.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    match req.send(body) {
+        Ok(resp) if resp.status().is_success() => Outcome::Delivered,
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            if code == 408 || code == 429 || code >= 500 {
+                Outcome::Retry(format!("HTTP {code}"))
+            } else {
+                Outcome::Rejected(format!("HTTP {code}"))
+            }
+        }
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}
+
+fn send_loop(
+    cfg: &WebhookConfig,
+    spool: Spool,
+    stop: Arc<AtomicBool>,
+    rejected: &AtomicU64,
+    stage: &str,
+) {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(cfg.timeout_ms)))
+        .http_status_as_error(false)
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    let mut backoff = Duration::from_millis(cfg.backoff_initial_ms);
+    let mut last_log: Option<Instant> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let batch = spool.pending(0, 1, Duration::from_millis(50));
+        let Some((seq, body)) = batch.into_iter().next() else {
+            continue;
+        };
+        match post(&agent, cfg, &body) {
+            Outcome::Delivered => {
+                backoff = Duration::from_millis(cfg.backoff_initial_ms);
+                if let Err(e) = spool.ack(seq) {
+                    tracing::error!(stage, "spool acknowledgement failed: {e}");
+                }
+            }
+            Outcome::Rejected(why) => {
+                rejected.fetch_add(1, Ordering::SeqCst);
+                tracing::error!(
+                    stage,
+                    url = cfg.url,
+                    "the endpoint refused an event for good ({why}); dropped"
+                );
+                let _ = spool.ack(seq);
+            }
+            Outcome::Retry(why) => {
+                if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    tracing::warn!(
+                        stage,
+                        url = cfg.url,
+                        pending = spool.len(),
+                        "webhook failed ({why}); events wait in the spool"
+                    );
+                    last_log = Some(Instant::now());
+                }
+                let until = Instant::now() + backoff;
+                while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(cfg.backoff_max_ms));
+            }
+        }
+    }
+}
