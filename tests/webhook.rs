@@ -43,10 +43,10 @@ impl Server {
                 let _ = reader.read_exact(&mut body);
                 let n = r.fetch_add(1, Ordering::SeqCst);
                 let code = always.unwrap_or(if n < fail_first { 503 } else { 200 });
-                if code == 200 {
-                    if let Ok(v) = serde_json::from_slice(&body) {
-                        b.lock().unwrap().push(v);
-                    }
+                if code == 200
+                    && let Ok(v) = serde_json::from_slice(&body)
+                {
+                    b.lock().unwrap().push(v);
                 }
                 let _ = write!(
                     stream,
