@@ -31,6 +31,13 @@ append = false          # true: keep what the file holds
 "#,
 };
 
+fn d_spool_bytes() -> u64 {
+    256 << 20
+}
+fn d_fsync() -> u64 {
+    100
+}
+
 fn stdout_path() -> String {
     "-".to_string()
 }
@@ -51,10 +58,23 @@ pub struct JsonLinesConfig {
     /// Append to the file instead of replacing it.
     #[serde(default)]
     pub append: bool,
+    /// Write through a durable spool in this directory: events are appended to the spool at
+    /// once and written to the file (flushed, `fsync`ed on `fsync_interval_ms`) by a sender;
+    /// what a crash leaves unwritten is written on the next run.
+    #[serde(default)]
+    pub spool_dir: Option<String>,
+    /// With `spool_dir`: spool bound in bytes.
+    #[serde(default = "d_spool_bytes")]
+    pub spool_max_bytes: u64,
+    /// With `spool_dir`: `fsync` at most this often (0: every event).
+    #[serde(default = "d_fsync")]
+    pub fsync_interval_ms: u64,
 }
 
 /// The JSON-lines sink.
 pub struct JsonLines {
+    /// With `spool_dir`: the spool and the thread that writes the file.
+    spooled: Option<super::spooled::Spooled>,
     select: super::select::Selector,
     /// The file to empty before the first line (replace mode).
     truncate: Option<File>,
@@ -68,6 +88,90 @@ impl JsonLines {
     /// Lines written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// With `spool_dir`: events go to the spool; a sender appends them to the file, flushes,
+    /// `fsync`s on the interval, and only then acknowledges them.
+    fn build_spooled(cfg: JsonLinesConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        let path = PathBuf::from(&cfg.path);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| {
+                BuildError::new(format!("cannot open {} for writing: {e}", path.display()))
+                    .with_help("check the path and its permissions")
+            })?;
+        let (spool, _) = super::spooled::open_spool(
+            super::spooled::SpoolSettings {
+                dir: &cfg.spool_dir,
+                max_bytes: cfg.spool_max_bytes,
+                max_age_s: None,
+                fsync_interval_ms: cfg.fsync_interval_ms,
+            },
+            ctx,
+        )?;
+        let (target, every) = (
+            cfg.path.clone(),
+            std::time::Duration::from_millis(cfg.fsync_interval_ms),
+        );
+        let spooled = super::spooled::Spooled::start(
+            "jsonl",
+            ctx,
+            spool,
+            cfg.mode,
+            cfg.summary_interval_s,
+            10.0,
+            move |spool, stop| {
+                let mut last_sync = std::time::Instant::now();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let batch = spool.pending(0, 256, std::time::Duration::from_millis(50));
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let mut buf = Vec::new();
+                    for (_, line) in &batch {
+                        buf.extend_from_slice(line);
+                        buf.push(b'\n');
+                    }
+                    let written = file
+                        .write_all(&buf)
+                        .and_then(|_| file.flush())
+                        .and_then(|_| {
+                            if every.is_zero() || last_sync.elapsed() >= every {
+                                last_sync = std::time::Instant::now();
+                                file.sync_data()
+                            } else {
+                                Ok(())
+                            }
+                        });
+                    match written {
+                        Ok(()) => {
+                            for (seq, _) in batch {
+                                let _ = spool.ack(seq);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                file = target,
+                                "cannot write events, they wait in the spool: {e}"
+                            );
+                            std::thread::sleep(std::time::Duration::from_millis(500));
+                        }
+                    }
+                }
+                let _ = file.sync_data();
+            },
+        )?;
+        Ok(JsonLines {
+            spooled: Some(spooled),
+            select: super::select::Selector::new(cfg.mode, cfg.summary_interval_s),
+            truncate: None,
+            out: BufWriter::new(Box::new(std::io::sink())),
+            target: cfg.path,
+            device_id: ctx.device_id.to_string(),
+            written: 0,
+        })
     }
 
     fn truncate_once(&mut self) -> Result<(), StageError> {
@@ -93,6 +197,13 @@ impl Sink for JsonLines {
                 Some("use `-` for standard output or name a file".into()),
             );
         }
+        if cfg.spool_dir.is_some() && cfg.path == "-" {
+            inv.field(
+                "spool_dir",
+                "standard output cannot be spooled",
+                Some("set a `path` to write through the spool".into()),
+            );
+        }
         if cfg.path == "-" && cfg.append {
             inv.field(
                 "append",
@@ -104,6 +215,9 @@ impl Sink for JsonLines {
     }
 
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        if cfg.spool_dir.is_some() {
+            return Self::build_spooled(cfg, ctx);
+        }
         let mut truncate = None;
         let out: Box<dyn Write + Send> = if cfg.path == "-" {
             Box::new(std::io::stdout())
@@ -140,6 +254,7 @@ impl Sink for JsonLines {
             Box::new(file)
         };
         Ok(JsonLines {
+            spooled: None,
             select: super::select::Selector::new(cfg.mode, cfg.summary_interval_s),
             truncate,
             out: BufWriter::new(out),
@@ -150,6 +265,10 @@ impl Sink for JsonLines {
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
+        if let Some(sp) = self.spooled.as_mut() {
+            self.written += 1;
+            return sp.consume(&msg, |e| e.to_string().into_bytes());
+        }
         self.truncate_once()?;
         for event in self.select.select(&self.device_id, &msg) {
             writeln!(self.out, "{event}")
@@ -160,6 +279,9 @@ impl Sink for JsonLines {
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
+        if let Some(sp) = self.spooled.as_mut() {
+            return sp.finish(|e| e.to_string().into_bytes());
+        }
         self.truncate_once()?;
         for event in self.select.flush() {
             writeln!(self.out, "{event}")
@@ -253,6 +375,36 @@ mod tests {
                 .field
                 .as_deref(),
             Some("summary_interval_s")
+        );
+    }
+
+    #[test]
+    fn through_a_spool_every_event_reaches_the_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let toml = format!(
+            "path = {:?}\nspool_dir = {:?}\nfsync_interval_ms = 0",
+            path.display().to_string(),
+            dir.path().join("spool").display().to_string()
+        );
+        let cfg: JsonLinesConfig = config_from_toml(&toml).unwrap();
+        run_sink::<JsonLines>(cfg, (0..50).map(|_| detections())).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 50);
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        );
+        // A second run with the same spool writes only its own events.
+        let cfg: JsonLinesConfig = config_from_toml(&toml).unwrap();
+        run_sink::<JsonLines>(cfg, (0..5).map(|_| detections())).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 55);
+        let bad: JsonLinesConfig = config_from_toml("spool_dir = \"s\"").unwrap();
+        assert_eq!(
+            JsonLines::validate(&bad).unwrap_err().problems[0]
+                .field
+                .as_deref(),
+            Some("spool_dir")
         );
     }
 

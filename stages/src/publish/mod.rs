@@ -7,7 +7,6 @@ pub mod jsonl;
 pub mod mqtt;
 pub mod select;
 pub mod spool;
-#[cfg(any(feature = "mqtt", feature = "webhook"))]
 mod spooled;
 #[cfg(feature = "webhook")]
 pub mod webhook;
