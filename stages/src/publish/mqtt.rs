@@ -150,17 +150,7 @@ fn check_template(inv: &mut Invalid, field: &str, t: &str, allowed: &[&str]) {
     }
 }
 
-/// `host:port`, checked.
-pub fn parse_broker(s: &str) -> Option<(String, u16)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
-    (!host.is_empty() && !host.contains('/')).then(|| {
-        (
-            host.trim_matches(|c| c == '[' || c == ']').to_string(),
-            port,
-        )
-    })
-}
+pub use super::spooled::parse_broker;
 
 /// The MQTT sink.
 pub struct MqttSink {

@@ -159,3 +159,15 @@ impl Drop for Spooled {
         self.stop_sender();
     }
 }
+
+/// `host:port`, checked.
+pub fn parse_broker(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    (!host.is_empty() && !host.contains('/')).then(|| {
+        (
+            host.trim_matches(|c| c == '[' || c == ']').to_string(),
+            port,
+        )
+    })
+}
