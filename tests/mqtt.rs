@@ -229,8 +229,49 @@ fn every_event_arrives_once() {
         "cam",
         50,
     );
-    // The retained status says the sink went away.
-    let _ = sub;
+    // The retained status: `offline` after a clean end (a late subscriber sees it).
+    assert_eq!(retained_status(broker.port), "offline");
+    drop(sub);
+}
+
+/// The retained message on the status topic, as a new subscriber sees it.
+fn retained_status(port: u16) -> String {
+    let mut opts = MqttOptions::new(format!("status-reader-{}", free_port()), "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut conn) = Client::new(opts, 10);
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        match conn.recv_timeout(Duration::from_millis(100)) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                let _ = client.try_subscribe("edgeflow/dev/status", QoS::AtLeastOnce);
+            }
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.retain => {
+                return String::from_utf8_lossy(&p.payload).into_owned();
+            }
+            _ => {}
+        }
+    }
+    String::new()
+}
+
+#[test]
+fn the_status_is_online_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    broker.start();
+    let p = pipeline(
+        dir.path(),
+        "status",
+        broker.port,
+        "cam",
+        100,
+        "fps = 20.0\nrealtime = true",
+    );
+    let run = edgeflow(&["run", p.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(retained_status(broker.port), "online");
+    wait_ok(run, Duration::from_secs(60));
+    assert_eq!(retained_status(broker.port), "offline");
 }
 
 #[test]

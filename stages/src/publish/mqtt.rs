@@ -323,6 +323,24 @@ fn send_loop(
         let mut connected = false;
         loop {
             if stop.load(Ordering::SeqCst) {
+                // A clean goodbye: the last will only fires on unexpected disconnects.
+                if connected
+                    && client
+                        .try_publish(status_topic.clone(), QoS::AtLeastOnce, true, "offline")
+                        .is_ok()
+                {
+                    let until = Instant::now() + Duration::from_secs(1);
+                    while Instant::now() < until {
+                        match connection.recv_timeout(Duration::from_millis(50)) {
+                            // Sent after the spool drained: the ack of `offline` itself.
+                            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) if by_pkid.is_empty() => {
+                                break;
+                            }
+                            Ok(Err(_)) | Err(rumqttc::RecvTimeoutError::Disconnected) => break,
+                            _ => {}
+                        }
+                    }
+                }
                 let _ = client.disconnect();
                 return;
             }
