@@ -31,13 +31,6 @@ append = false          # true: keep what the file holds
 "#,
 };
 
-fn d_spool_bytes() -> u64 {
-    256 << 20
-}
-fn d_fsync() -> u64 {
-    100
-}
-
 fn stdout_path() -> String {
     "-".to_string()
 }
@@ -64,10 +57,10 @@ pub struct JsonLinesConfig {
     #[serde(default)]
     pub spool_dir: Option<String>,
     /// With `spool_dir`: spool bound in bytes.
-    #[serde(default = "d_spool_bytes")]
+    #[serde(default = "super::spooled::default_max_bytes")]
     pub spool_max_bytes: u64,
     /// With `spool_dir`: `fsync` at most this often (0: every event).
-    #[serde(default = "d_fsync")]
+    #[serde(default = "super::spooled::default_fsync_ms")]
     pub fsync_interval_ms: u64,
 }
 

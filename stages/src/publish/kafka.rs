@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use serde::Deserialize;
 
 use super::spool::Spool;
-use super::spooled::{SpoolSettings, Spooled, open_spool};
+use super::spooled::{SpoolSettings, Spooled, open_spool, render};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -51,15 +51,6 @@ fn d_topic() -> String {
 fn d_inflight() -> usize {
     1000
 }
-fn d_max_bytes() -> u64 {
-    256 << 20
-}
-fn d_fsync() -> u64 {
-    100
-}
-fn d_drain() -> f64 {
-    10.0
-}
 fn d_compression() -> String {
     "none".into()
 }
@@ -92,16 +83,16 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub spool_dir: Option<String>,
     /// Spool bound in bytes (oldest unsent events dropped and counted beyond).
-    #[serde(default = "d_max_bytes")]
+    #[serde(default = "super::spooled::default_max_bytes")]
     pub spool_max_bytes: u64,
     /// Drop unsent events older than this.
     #[serde(default)]
     pub spool_max_age_s: Option<f64>,
     /// `fsync` the spool at most this often (0: every event).
-    #[serde(default = "d_fsync")]
+    #[serde(default = "super::spooled::default_fsync_ms")]
     pub fsync_interval_ms: u64,
     /// At the end of a run, wait this long for the brokers.
-    #[serde(default = "d_drain")]
+    #[serde(default = "super::spooled::default_drain_s")]
     pub drain_timeout_s: f64,
 }
 
@@ -139,12 +130,6 @@ impl ProducerContext for Reports {
 pub struct KafkaSink {
     inner: Spooled,
     topic: String,
-}
-
-fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
-    t.replace("{device_id}", device)
-        .replace("{stream_id}", stream)
-        .replace("{kind}", kind)
 }
 
 /// A spool record: topic, key, JSON, separated by newlines.

@@ -17,7 +17,7 @@ use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde::Deserialize;
 
 use super::spool::Spool;
-use super::spooled::{SpoolSettings, Spooled, open_spool};
+use super::spooled::{SpoolSettings, Spooled, open_spool, render};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -61,15 +61,6 @@ fn d_inflight() -> usize {
 fn d_keep_alive() -> u64 {
     30
 }
-fn d_max_bytes() -> u64 {
-    256 << 20
-}
-fn d_fsync() -> u64 {
-    100
-}
-fn d_drain() -> f64 {
-    10.0
-}
 
 /// Config of `sink = "mqtt"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -108,17 +99,17 @@ pub struct MqttConfig {
     #[serde(default)]
     pub spool_dir: Option<String>,
     /// Spool bound in bytes; beyond, the oldest unsent events are dropped and counted.
-    #[serde(default = "d_max_bytes")]
+    #[serde(default = "super::spooled::default_max_bytes")]
     pub spool_max_bytes: u64,
     /// Drop unsent events older than this (default: keep until sent).
     #[serde(default)]
     pub spool_max_age_s: Option<f64>,
     /// `fsync` the spool at most this often (0: every event).
-    #[serde(default = "d_fsync")]
+    #[serde(default = "super::spooled::default_fsync_ms")]
     pub fsync_interval_ms: u64,
     /// At the end of a run, wait this long for the broker to take what is pending; the rest
     /// stays in the spool for the next run.
-    #[serde(default = "d_drain")]
+    #[serde(default = "super::spooled::default_drain_s")]
     pub drain_timeout_s: f64,
 }
 
@@ -156,12 +147,6 @@ pub use super::spooled::parse_broker;
 pub struct MqttSink {
     inner: Spooled,
     topic: String,
-}
-
-fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
-    t.replace("{device_id}", device)
-        .replace("{stream_id}", stream)
-        .replace("{kind}", kind)
 }
 
 impl Sink for MqttSink {

@@ -171,3 +171,25 @@ pub fn parse_broker(s: &str) -> Option<(String, u16)> {
         )
     })
 }
+
+/// A topic from its template: `{device_id}`, `{stream_id}`, `{kind}`.
+pub fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
+    t.replace("{device_id}", device)
+        .replace("{stream_id}", stream)
+        .replace("{kind}", kind)
+}
+
+/// Default `spool_max_bytes`: 256 MiB.
+pub(crate) fn default_max_bytes() -> u64 {
+    256 << 20
+}
+
+/// Default `fsync_interval_ms`.
+pub(crate) fn default_fsync_ms() -> u64 {
+    100
+}
+
+/// Default `drain_timeout_s`.
+pub(crate) fn default_drain_s() -> f64 {
+    10.0
+}

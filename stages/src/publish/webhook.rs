@@ -52,15 +52,6 @@ fn d_backoff() -> u64 {
 fn d_backoff_max() -> u64 {
     30_000
 }
-fn d_max_bytes() -> u64 {
-    256 << 20
-}
-fn d_fsync() -> u64 {
-    100
-}
-fn d_drain() -> f64 {
-    10.0
-}
 
 /// Config of `sink = "webhook"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -90,16 +81,16 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub spool_dir: Option<String>,
     /// Spool bound in bytes (oldest unsent events dropped and counted beyond).
-    #[serde(default = "d_max_bytes")]
+    #[serde(default = "super::spooled::default_max_bytes")]
     pub spool_max_bytes: u64,
     /// Drop unsent events older than this.
     #[serde(default)]
     pub spool_max_age_s: Option<f64>,
     /// `fsync` the spool at most this often (0: every event).
-    #[serde(default = "d_fsync")]
+    #[serde(default = "super::spooled::default_fsync_ms")]
     pub fsync_interval_ms: u64,
     /// At the end of a run, wait this long for the endpoint.
-    #[serde(default = "d_drain")]
+    #[serde(default = "super::spooled::default_drain_s")]
     pub drain_timeout_s: f64,
 }
 
