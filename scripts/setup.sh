@@ -14,6 +14,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
   # MQTT broker for the publish tests (the tests start and stop their own on 127.0.0.1).
   mosquitto mosquitto-clients
+  # TLS: OpenSSL for librdkafka's TLS/SASL-SCRAM, and the CLI the tests make certificates with.
+  libssl-dev openssl
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }

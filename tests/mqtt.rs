@@ -11,13 +11,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 /// A mosquitto with persistence (subscriptions survive a restart), in its own directory.
 struct Broker {
@@ -28,6 +23,12 @@ struct Broker {
 
 impl Broker {
     fn new(dir: &Path) -> Broker {
+        Broker::with(dir, "")
+    }
+
+    /// A broker whose config ends with `extra` (more listeners); its first listener stays
+    /// plain and anonymous for the test's subscriber.
+    fn with(dir: &Path, extra: &str) -> Broker {
         let port = free_port();
         std::fs::create_dir_all(dir).unwrap();
         // Started as root, mosquitto drops to its own user: let it reach and write its
@@ -39,7 +40,7 @@ impl Broker {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         std::fs::write(
             dir.join("mosquitto.conf"),
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest none\n", dir.display()),
+            format!("per_listener_settings true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest none\nlistener {port} 127.0.0.1\nallow_anonymous true\n{extra}", dir.display()),
         )
         .unwrap();
         Broker {
@@ -396,6 +397,188 @@ fn validate_catches_bad_options_and_an_unreachable_broker() {
         &[
             "cannot reach the MQTT broker at 127.0.0.1:",
             "events wait in the spool",
+        ],
+    );
+}
+
+/// A broker with a second listener: TLS that requires a client certificate, and a password.
+fn tls_broker(dir: &Path) -> (Broker, u16) {
+    let bdir = dir.join("broker");
+    std::fs::create_dir_all(&bdir).unwrap();
+    support::make_certs(&bdir);
+    let passwd = bdir.join("passwd");
+    let st = Command::new("mosquitto_passwd")
+        .args(["-c", "-b", passwd.to_str().unwrap(), "edge", "s3cret"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let tls_port = free_port();
+    let d = bdir.display();
+    let mut broker = Broker::with(
+        &bdir,
+        &format!(
+            "listener {tls_port} 127.0.0.1\nallow_anonymous false\npassword_file {d}/passwd\n\
+             cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
+        ),
+    );
+    broker.start();
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(
+            Instant::now() < end,
+            "mosquitto's TLS listener did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (broker, tls_port)
+}
+
+fn tls_settings(dir: &Path, ca: &str, password: &str) -> String {
+    let b = dir.join("broker");
+    format!(
+        "tls = true\nca_file = {:?}\nclient_cert_file = {:?}\nclient_key_file = {:?}\nusername = \"edge\"\npassword = \"{password}\"\n",
+        b.join(ca).display().to_string(),
+        b.join("client.pem").display().to_string(),
+        b.join("client.key").display().to_string(),
+    )
+}
+
+#[test]
+fn tls_with_a_client_certificate_and_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, tls_port) = tls_broker(dir.path());
+    let sub = Subscriber::new(broker.port, "sub-tls");
+    std::thread::sleep(Duration::from_millis(300));
+    let p = pipeline(dir.path(), "tls", tls_port, "cam", 30, "");
+    let text = std::fs::read_to_string(&p).unwrap() + &tls_settings(dir.path(), "ca.pem", "s3cret");
+    std::fs::write(&p, text).unwrap();
+    // `validate --deep` opens a real session: TLS, client certificate and password.
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["validate", "--deep", p.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("accepted a TLS session as `edge`"), "{text}");
+    wait_ok(
+        edgeflow(&["run", p.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    all_once(
+        &sub.wait_for("detections", 30, Duration::from_secs(10)),
+        "cam",
+        30,
+    );
+}
+
+#[test]
+fn a_wrong_password_keeps_events_in_the_spool_until_it_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, tls_port) = tls_broker(dir.path());
+    let sub = Subscriber::new(broker.port, "sub-tls-fix");
+    std::thread::sleep(Duration::from_millis(300));
+    // Run 1: the broker refuses the password; the run ends after its drain timeout, with the
+    // reason in the log and the events kept.
+    let p = pipeline(dir.path(), "fix", tls_port, "cam", 12, "");
+    let base = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("drain_timeout_s = 60.0", "drain_timeout_s = 2.0");
+    std::fs::write(
+        &p,
+        base.clone() + &tls_settings(dir.path(), "ca.pem", "wrong"),
+    )
+    .unwrap();
+    let stderr = wait_ok(
+        edgeflow(&["run", p.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        stderr.contains("refused the user name or password"),
+        "{stderr}"
+    );
+    assert!(sub.events("detections").is_empty());
+    // Run 2, password fixed, no new frames: the 12 spooled events arrive.
+    let base = base.replace("count = 12", "count = 0");
+    std::fs::write(&p, base + &tls_settings(dir.path(), "ca.pem", "s3cret")).unwrap();
+    wait_ok(
+        edgeflow(&["run", p.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    all_once(
+        &sub.wait_for("detections", 12, Duration::from_secs(10)),
+        "cam",
+        12,
+    );
+}
+
+#[test]
+fn validate_explains_tls_and_password_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, tls_port) = tls_broker(dir.path());
+    let check = |settings: &str, deep: bool, want: &[&str]| {
+        let p = pipeline(dir.path(), "v", tls_port, "cam", 1, "");
+        let text = std::fs::read_to_string(&p).unwrap() + settings;
+        std::fs::write(&p, text).unwrap();
+        let mut args = vec!["validate"];
+        if deep {
+            args.push("--deep");
+        }
+        args.push(p.to_str().unwrap());
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        for w in want {
+            assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
+        }
+    };
+    // The broker's certificate is not signed by the CA we trust.
+    check(
+        &tls_settings(dir.path(), "other.pem", "s3cret"),
+        true,
+        &["TLS with the MQTT broker failed: check `ca_file`"],
+    );
+    check(
+        &tls_settings(dir.path(), "ca.pem", "nope"),
+        true,
+        &["refused the user name or password"],
+    );
+    // Plain MQTT to the TLS port.
+    check(
+        "username = \"edge\"\npassword = \"s3cret\"\n",
+        true,
+        &["MQTT broker"],
+    );
+    // Static checks, every problem at once with its line.
+    check(
+        "ca_file = \"/nonexistent/ca.pem\"\nclient_key_file = \"k.pem\"\n",
+        false,
+        &["a TLS file, but `tls` is off", "set `tls = true`"],
+    );
+    check(
+        &tls_settings(dir.path(), "ca.pem", "s3cret").replace("client.", "v1client."),
+        false,
+        &["is an X.509 v1 certificate", "client_cert_file"],
+    );
+    check(
+        &tls_settings(dir.path(), "ca.pem", "s3cret").replace("client.key", "server.key"),
+        false,
+        &["does not match", "client_key_file"],
+    );
+    check(
+        "tls = true\nca_file = \"/nonexistent/ca.pem\"\nclient_key_file = \"k.pem\"\n",
+        false,
+        &[
+            "no such file: /nonexistent/ca.pem",
+            "a client key without its certificate",
+            "set `client_cert_file` too",
         ],
     );
 }

@@ -11,6 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+mod support;
+
 /// Answers `fail_first` requests with 503 (or every request with `always`), then 200;
 /// collects the JSON bodies.
 struct Server {
@@ -21,14 +26,35 @@ struct Server {
 
 impl Server {
     fn start(listener: TcpListener, fail_first: usize, always: Option<u16>) -> Server {
+        Server::start_with(listener, fail_first, always, None)
+    }
+
+    /// With `tls`: HTTPS (rustls on the server side; failed handshakes are not requests).
+    fn start_with(
+        listener: TcpListener,
+        fail_first: usize,
+        always: Option<u16>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Server {
         let port = listener.local_addr().unwrap().port();
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(AtomicUsize::new(0));
         let (b, r) = (bodies.clone(), requests.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let Ok(tcp) = stream else { continue };
+                let stream: Box<dyn ReadWrite> = match &tls {
+                    None => Box::new(tcp),
+                    Some(cfg) => {
+                        let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+                        let mut s = rustls::StreamOwned::new(conn, tcp);
+                        if s.conn.complete_io(&mut s.sock).is_err() {
+                            continue;
+                        }
+                        Box::new(s)
+                    }
+                };
+                let mut reader = BufReader::new(stream);
                 let mut len = 0usize;
                 loop {
                     let mut line = String::new();
@@ -48,6 +74,7 @@ impl Server {
                 {
                     b.lock().unwrap().push(v);
                 }
+                let stream = reader.get_mut();
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -90,6 +117,26 @@ fn pipeline(dir: &Path, port: u16, count: u64) -> std::path::PathBuf {
     )
     .unwrap();
     p
+}
+
+/// A rustls server config with `support::make_certs`' server certificate.
+fn server_tls(dir: &Path) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    Arc::new(cfg)
 }
 
 fn run(p: &Path) -> (bool, String) {
@@ -177,4 +224,102 @@ fn validate_catches_bad_options() {
     ] {
         assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
     }
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    support::make_certs(dir.path());
+    let tls = server_tls(dir.path());
+    let server = Server::start_with(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        0,
+        None,
+        Some(tls.clone()),
+    );
+    let p = pipeline(dir.path(), server.port, 10);
+    let https = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("http://", "https://");
+    let ca = |file: &str| {
+        format!(
+            "ca_file = {:?}\n",
+            dir.path().join(file).display().to_string()
+        )
+    };
+    std::fs::write(&p, https.clone() + &ca("ca.pem")).unwrap();
+    let (ok, stderr) = run(&p);
+    assert!(ok, "{stderr}");
+    assert_eq!(server.seqs(), (0..10).collect::<Vec<_>>());
+
+    // A server whose certificate our CA did not sign: nothing is delivered, the reason is
+    // logged, and the events stay in the spool (a later run with the right CA sends them).
+    let dir2 = tempfile::tempdir().unwrap();
+    support::make_certs(dir2.path());
+    let stranger = Server::start_with(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        0,
+        None,
+        Some(server_tls(dir2.path())),
+    );
+    let wrong = https
+        .replace(
+            &format!(":{}/", server.port),
+            &format!(":{}/", stranger.port),
+        )
+        .replace("drain_timeout_s = 30.0", "drain_timeout_s = 1.0")
+        .replace("count = 10", "count = 4");
+    std::fs::write(&p, wrong.clone() + &ca("ca.pem")).unwrap();
+    let (ok, stderr) = run(&p);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("webhook failed"), "{stderr}");
+    assert!(
+        stderr.contains("invalid peer certificate") && stderr.contains("check `ca_file`"),
+        "{stderr}"
+    );
+    assert!(stranger.seqs().is_empty());
+    std::fs::write(
+        &p,
+        wrong
+            .replace("count = 4", "count = 0")
+            .replace("drain_timeout_s = 1.0", "drain_timeout_s = 30.0")
+            + &format!(
+                "ca_file = {:?}\n",
+                dir2.path().join("ca.pem").display().to_string()
+            ),
+    )
+    .unwrap();
+    let (ok, stderr) = run(&p);
+    assert!(ok, "{stderr}");
+    assert_eq!(stranger.seqs(), (0..4).collect::<Vec<_>>());
+}
+
+#[test]
+fn validate_checks_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v.toml");
+    let check = |url: &str, want: &str| {
+        std::fs::write(
+            &p,
+            format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"webhook\"\nurl = \"{url}\"\nca_file = \"/nonexistent/ca.pem\"\n"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["validate", p.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78));
+        assert!(stderr.contains(want), "expected `{want}` in:\n{stderr}");
+        assert!(
+            stderr.contains("ca_file = "),
+            "the line is shown:\n{stderr}"
+        );
+    };
+    check("https://127.0.0.1:1/x", "no such file: /nonexistent/ca.pem");
+    check(
+        "http://127.0.0.1:1/x",
+        "a CA file for a plain `http://` URL",
+    );
 }

@@ -10,6 +10,8 @@ pub mod mqtt;
 pub mod select;
 pub mod spool;
 mod spooled;
+#[cfg(any(feature = "mqtt", feature = "webhook"))]
+pub mod tls;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

@@ -13,11 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
-use rumqttc::{Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use serde::Deserialize;
 
 use super::spool::Spool;
 use super::spooled::{SpoolSettings, Spooled, open_spool, render};
+use super::tls;
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -89,6 +92,18 @@ pub struct MqttConfig {
     /// Password.
     #[serde(default)]
     pub password: Option<String>,
+    /// Connect over TLS (rustls). The broker's certificate must name the host in `broker`.
+    #[serde(default)]
+    pub tls: bool,
+    /// With `tls`: PEM file of the CA certificates to trust (default: the system's roots).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// With `tls`: PEM certificate chain to present to the broker (mutual TLS).
+    #[serde(default)]
+    pub client_cert_file: Option<String>,
+    /// With `tls`: PEM private key of `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<String>,
     /// Keep-alive interval.
     #[serde(default = "d_keep_alive")]
     pub keep_alive_s: u64,
@@ -187,6 +202,23 @@ impl Sink for MqttSink {
                 Some("set `username` too".into()),
             );
         }
+        if cfg.tls {
+            tls::client_config(tls_files(cfg), &mut inv);
+        } else {
+            for (field, set) in [
+                ("ca_file", cfg.ca_file.is_some()),
+                ("client_cert_file", cfg.client_cert_file.is_some()),
+                ("client_key_file", cfg.client_key_file.is_some()),
+            ] {
+                if set {
+                    inv.field(
+                        field,
+                        "a TLS file, but `tls` is off",
+                        Some("set `tls = true` (and use the broker's TLS port, often 8883)".into()),
+                    );
+                }
+            }
+        }
         inv.into_result()
     }
 
@@ -202,6 +234,29 @@ impl Sink for MqttSink {
             },
             ctx,
         )?;
+        let device = ctx.device_id.to_string();
+        let client_id = cfg
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("edgeflow-{device}-{}", ctx.stage_id));
+        let status_topic = render(&cfg.status_topic, &device, "", "");
+        let mut opts = MqttOptions::new(client_id, host.clone(), port);
+        opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_s));
+        opts.set_clean_session(true);
+        if let Some(u) = &cfg.username {
+            opts.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
+        }
+        if cfg.tls {
+            let mut inv = Invalid::new();
+            let config = tls::client_config(tls_files(&cfg), &mut inv)
+                .ok_or_else(|| BuildError::new(format!("TLS settings: {inv}")))?;
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+        } else if cfg.password.is_some() && !is_loopback(&host) {
+            tracing::warn!(
+                stage = %ctx.stage_id,
+                "the MQTT password goes to {host} in clear text: set `tls = true`"
+            );
+        }
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
             let reachable = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
                 .ok()
@@ -217,29 +272,24 @@ impl Sink for MqttSink {
                     "check `broker`; at run time events wait in the spool until the broker is back",
                 ));
             }
+            check_session(&opts)?;
             ctx.note(format!(
-                "MQTT broker {host}:{port} is reachable; spool {}",
+                "MQTT broker {host}:{port} accepted a {}session{}; spool {}",
+                if cfg.tls { "TLS " } else { "" },
+                cfg.username
+                    .as_deref()
+                    .map(|u| format!(" as `{u}`"))
+                    .unwrap_or_default(),
                 dir.display()
             ));
         }
-        let device = ctx.device_id.to_string();
-        let client_id = cfg
-            .client_id
-            .clone()
-            .unwrap_or_else(|| format!("edgeflow-{device}-{}", ctx.stage_id));
-        let status_topic = render(&cfg.status_topic, &device, "", "");
-        let mut opts = MqttOptions::new(client_id, host, port);
-        opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_s));
-        opts.set_clean_session(true);
+        // After the check: its session must not leave an `offline` behind.
         opts.set_last_will(LastWill::new(
             status_topic.clone(),
             "offline",
             QoS::AtLeastOnce,
             true,
         ));
-        if let Some(u) = &cfg.username {
-            opts.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
-        }
         let (window, stage) = (cfg.inflight, ctx.stage_id.to_string());
         let inner = Spooled::start(
             "mqtt",
@@ -264,6 +314,91 @@ impl Sink for MqttSink {
     fn finish(&mut self) -> Result<(), StageError> {
         let (topic, device) = (self.topic.clone(), self.inner.device.clone());
         self.inner.finish(|e| record(&topic, &device, e))
+    }
+}
+
+fn tls_files(cfg: &MqttConfig) -> tls::TlsFiles<'_> {
+    tls::TlsFiles {
+        ca_file: cfg.ca_file.as_deref(),
+        client_cert_file: cfg.client_cert_file.as_deref(),
+        client_key_file: cfg.client_key_file.as_deref(),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// `validate --deep`: one MQTT session (TLS and credentials included) with the run's settings,
+/// under its own client id (`opts` has no last will yet), closed cleanly.
+fn check_session(opts: &MqttOptions) -> Result<(), BuildError> {
+    let mut opts = opts.clone();
+    opts.set_client_id(format!("{}-validate", opts.client_id()));
+    let (client, mut connection) = Client::new(opts, 4);
+    let end = Instant::now() + Duration::from_secs(5);
+    let result = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(
+                BuildError::new("the MQTT broker did not answer CONNECT within 5 s")
+                    .with_help("is `broker` an MQTT port (TLS ports need `tls = true`)?"),
+            );
+        }
+        match connection.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break Ok(()),
+            Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
+            Ok(Err(e)) => {
+                let why = explain(&e).unwrap_or("the MQTT broker closed the session");
+                break Err(BuildError::new(format!("{why} ({e})"))
+                    .with_help("at run time events wait in the spool until the session succeeds"));
+            }
+            Err(rumqttc::RecvTimeoutError::Disconnected) => {
+                break Err(BuildError::new("the MQTT client stopped before CONNACK"));
+            }
+        }
+    };
+    let _ = client.disconnect();
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        if !matches!(
+            connection.recv_timeout(Duration::from_millis(50)),
+            Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout)
+        ) {
+            break;
+        }
+    }
+    result
+}
+
+/// What a user must fix, for the errors a retry will not cure (TLS, credentials).
+fn explain(e: &rumqttc::ConnectionError) -> Option<&'static str> {
+    use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
+    match e {
+        E::Tls(_) => Some(
+            "TLS with the MQTT broker failed: check `ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate",
+        ),
+        E::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            Some(
+                "TLS with the MQTT broker failed: check `ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate",
+            )
+        }
+        E::ConnectionRefused(C::BadUserNamePassword) => Some(
+            "the MQTT broker refused the user name or password: check `username` and `password`",
+        ),
+        E::ConnectionRefused(C::NotAuthorized) => Some(
+            "the MQTT broker refused the user name or password (not authorised): check `username`, `password` and the broker's ACL",
+        ),
+        E::ConnectionRefused(C::BadClientId) => {
+            Some("the MQTT broker refused the client id: check `client_id`")
+        }
+        _ => None,
     }
 }
 
@@ -376,11 +511,19 @@ fn send_loop(
                 Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
                 Ok(Err(e)) => {
                     if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                        tracing::warn!(
-                            stage,
-                            pending = spool.len(),
-                            "MQTT broker unreachable, events wait in the spool: {e}"
-                        );
+                        let pending = spool.len();
+                        match explain(&e) {
+                            Some(why) => tracing::error!(
+                                stage,
+                                pending,
+                                "{why}; events wait in the spool (error: {e})"
+                            ),
+                            None => tracing::warn!(
+                                stage,
+                                pending,
+                                "MQTT broker unreachable, events wait in the spool: {e}"
+                            ),
+                        }
                         last_log = Some(Instant::now());
                     }
                     break;

@@ -131,7 +131,7 @@ impl Spooled {
             tracing::warn!(
                 sink = self.name,
                 pending = left,
-                "the broker did not take every event in time; they stay in the spool for the next run"
+                "the destination did not take every event within `drain_timeout_s`; they stay in the spool for the next run"
             );
         }
         if self.spool.dropped() > 0 {

@@ -62,6 +62,10 @@ pub struct WebhookConfig {
     /// Extra headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// With an `https://` URL: PEM file of the CA certificates to trust (default: the
+    /// system's roots).
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// Per request.
     #[serde(default = "d_timeout")]
     pub timeout_ms: u64,
@@ -118,6 +122,15 @@ impl Sink for Webhook {
                 Some("e.g. `url = \"http://127.0.0.1:8080/events\"`".into()),
             );
         }
+        if cfg.url.starts_with("https://") {
+            super::tls::roots(cfg.ca_file.as_deref(), &mut inv);
+        } else if cfg.ca_file.is_some() {
+            inv.field(
+                "ca_file",
+                "a CA file for a plain `http://` URL",
+                Some("use an `https://` URL, or leave `ca_file` out".into()),
+            );
+        }
         if cfg.timeout_ms == 0 {
             inv.field(
                 "timeout_ms",
@@ -155,6 +168,7 @@ impl Sink for Webhook {
             },
             ctx,
         )?;
+        let tls = tls_config(&cfg)?;
         let rejected = Arc::new(AtomicU64::new(0));
         let r = rejected.clone();
         let stage = ctx.stage_id.to_string();
@@ -166,7 +180,7 @@ impl Sink for Webhook {
             cfg.mode,
             cfg.summary_interval_s,
             cfg.drain_timeout_s,
-            move |spool, stop| send_loop(&cfg2, spool, stop, &r, &stage),
+            move |spool, stop| send_loop(&cfg2, tls, spool, stop, &r, &stage),
         )?;
         Ok(Webhook { inner, rejected })
     }
@@ -208,8 +222,31 @@ fn post(agent: &ureq::Agent, cfg: &WebhookConfig, body: &[u8]) -> Outcome {
     }
 }
 
+/// rustls with the ring provider, trusting `ca_file` or the system's roots.
+fn tls_config(cfg: &WebhookConfig) -> Result<ureq::tls::TlsConfig, BuildError> {
+    let mut inv = Invalid::new();
+    let roots = if cfg.url.starts_with("https://") {
+        super::tls::roots(cfg.ca_file.as_deref(), &mut inv)
+    } else {
+        Vec::new()
+    };
+    if !inv.problems.is_empty() {
+        return Err(BuildError::new(format!("TLS settings: {inv}")));
+    }
+    let roots: Vec<ureq::tls::Certificate<'static>> = roots
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .build())
+}
+
 fn send_loop(
     cfg: &WebhookConfig,
+    tls: ureq::tls::TlsConfig,
     spool: Spool,
     stop: Arc<AtomicBool>,
     rejected: &AtomicU64,
@@ -218,6 +255,7 @@ fn send_loop(
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(cfg.timeout_ms)))
         .http_status_as_error(false)
+        .tls_config(tls)
         .build();
     let agent = ureq::Agent::new_with_config(config);
     let mut backoff = Duration::from_millis(cfg.backoff_initial_ms);
@@ -245,12 +283,21 @@ fn send_loop(
             }
             Outcome::Retry(why) => {
                 if last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                    tracing::warn!(
-                        stage,
-                        url = cfg.url,
-                        pending = spool.len(),
-                        "webhook failed ({why}); events wait in the spool"
-                    );
+                    if why.contains("certificate") {
+                        tracing::error!(
+                            stage,
+                            url = cfg.url,
+                            pending = spool.len(),
+                            "webhook failed ({why}); events wait in the spool: check `ca_file` (the CA that signed the endpoint's certificate) and that the certificate names the URL's host"
+                        );
+                    } else {
+                        tracing::warn!(
+                            stage,
+                            url = cfg.url,
+                            pending = spool.len(),
+                            "webhook failed ({why}); events wait in the spool"
+                        );
+                    }
                     last_log = Some(Instant::now());
                 }
                 let until = Instant::now() + backoff;
