@@ -16,6 +16,9 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients
   # TLS: OpenSSL for librdkafka's TLS/SASL-SCRAM, and the CLI the tests make certificates with.
   libssl-dev openssl
+  # A TLS front (OPENSSL-LISTEN) for the Kafka TLS tests: tansu 0.6's own TLS listener does not
+  # complete a handshake.
+  socat
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }

@@ -12,6 +12,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 
+mod support;
+use support::free_port;
+
 fn pipeline(dir: &Path, brokers: &str, count: u64) -> std::path::PathBuf {
     let p = dir.join("k.toml");
     std::fs::write(
@@ -30,12 +33,24 @@ fn pipeline(dir: &Path, brokers: &str, count: u64) -> std::path::PathBuf {
 
 /// Distinct `seq`s of the detections events in the topic (dedup by event_id), and the keys.
 fn consume(brokers: &str, group: &str, want: usize) -> (Vec<u64>, BTreeSet<String>) {
-    let consumer: BaseConsumer = ClientConfig::new()
+    consume_with(brokers, group, want, &[])
+}
+
+fn consume_with(
+    brokers: &str,
+    group: &str,
+    want: usize,
+    settings: &[(&str, &str)],
+) -> (Vec<u64>, BTreeSet<String>) {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&["edgeflow-detections"]).unwrap();
     let mut ids = BTreeSet::new();
     let mut seqs = Vec::new();
@@ -125,10 +140,24 @@ fn failed_produce_requests_are_retried_until_delivered() {
 struct Tansu {
     child: std::process::Child,
     brokers: String,
+    /// socat terminating TLS in front of the broker.
+    front: Option<std::process::Child>,
+    /// The port the broker itself listens on.
+    child_port: u16,
 }
 
 impl Tansu {
     fn start(port: u16) -> Tansu {
+        Tansu::start_with(port, &[])
+    }
+
+    /// With more broker arguments (`--cert`, `--authentication`).
+    fn start_with(port: u16, extra: &[&str]) -> Tansu {
+        Tansu::start_advertising(port, port, extra)
+    }
+
+    /// Listening on `port`, telling clients to connect to `advertised` (a TLS front).
+    fn start_advertising(port: u16, advertised: u16, extra: &[&str]) -> Tansu {
         let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/bin/tansu");
         assert!(
             bin.exists(),
@@ -136,17 +165,19 @@ impl Tansu {
             bin.display()
         );
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new(&bin)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised_url,
                 "--storage-engine",
                 "memory://tansu/",
                 "--silent",
             ])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -173,24 +204,22 @@ impl Tansu {
             .status();
         Tansu {
             child,
-            brokers: format!("127.0.0.1:{port}"),
+            brokers: format!("127.0.0.1:{advertised}"),
+            front: None,
+            child_port: port,
         }
     }
 }
 
 impl Drop for Tansu {
     fn drop(&mut self) {
+        if let Some(mut f) = self.front.take() {
+            let _ = f.kill();
+            let _ = f.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -216,4 +245,171 @@ fn a_real_broker_down_at_start_then_up() {
     assert!(ok, "{stderr}");
     let (seqs, _) = consume(&tansu.brokers, "g-tansu-late", 15);
     assert_eq!(seqs, (0..15).collect::<Vec<_>>());
+}
+
+fn validate(p: &Path, deep: bool) -> (Option<i32>, String) {
+    let mut args = vec!["validate"];
+    if deep {
+        args.push("--deep");
+    }
+    args.push(p.to_str().unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// tansu behind a TLS front: socat terminates TLS (tansu 0.6's own `--cert` listener does not
+/// complete a handshake) and the broker advertises the front's port. With `mutual`, the front
+/// asks for a client certificate signed by the test CA.
+fn tls_tansu(dir: &Path, mutual: bool) -> Tansu {
+    support::make_certs(dir);
+    let front = free_port();
+    let mut tansu = Tansu::start_advertising(free_port(), front, &[]);
+    let upstream = tansu.child_port.to_string();
+    let d = dir.display();
+    let verify = if mutual {
+        format!("verify=1,cafile={d}/ca.pem")
+    } else {
+        "verify=0".to_string()
+    };
+    let child = Command::new("socat")
+        .args([
+            &format!("OPENSSL-LISTEN:{front},bind=127.0.0.1,reuseaddr,fork,cert={d}/server.pem,key={d}/server.key,{verify}"),
+            &format!("TCP:127.0.0.1:{upstream}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("socat (scripts/setup.sh installs it)");
+    tansu.front = Some(child);
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", front)).is_err() {
+        assert!(Instant::now() < end, "socat did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tansu
+}
+
+#[test]
+fn mutual_tls_to_a_real_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = tls_tansu(dir.path(), true);
+    let file = |f: &str| dir.path().join(f).display().to_string();
+    let (ca, cert, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let p = pipeline(dir.path(), &tansu.brokers, 20);
+    let text = std::fs::read_to_string(&p).unwrap()
+        + &format!(
+            "tls = true\nca_file = {ca:?}\nclient_cert_file = {cert:?}\nclient_key_file = {key:?}\n"
+        );
+    std::fs::write(&p, text).unwrap();
+    let (code, out) = validate(&p, true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("answers (TLS)"), "{out}");
+    let (ok, stderr) = run(&p);
+    assert!(ok, "{stderr}");
+    let (seqs, _) = consume_with(
+        &tansu.brokers,
+        "g-tls",
+        20,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", &ca),
+            ("ssl.certificate.location", &cert),
+            ("ssl.key.location", &key),
+        ],
+    );
+    assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn validate_explains_tls_and_sasl_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = tls_tansu(dir.path(), true);
+    let file = |f: &str| dir.path().join(f).display().to_string();
+    let check = |brokers: &str, settings: &str, deep: bool, want: &[&str]| {
+        let p = pipeline(dir.path(), brokers, 1);
+        let text = std::fs::read_to_string(&p).unwrap() + settings;
+        std::fs::write(&p, text).unwrap();
+        let (code, out) = validate(&p, deep);
+        assert_eq!(code, Some(78), "{out}");
+        for w in want {
+            assert!(out.contains(w), "expected `{w}` in:\n{out}");
+        }
+    };
+    // The broker's certificate is signed by a CA we do not trust.
+    check(
+        &tansu.brokers,
+        &format!("tls = true\nca_file = {:?}\n", file("other.pem")),
+        true,
+        &[
+            "TLS with Kafka failed: check `tls`",
+            "certificate verify failed",
+        ],
+    );
+    // The front asks for a client certificate and gets none.
+    check(
+        &tansu.brokers,
+        &format!("tls = true\nca_file = {:?}\n", file("ca.pem")),
+        true,
+        &["TLS with Kafka failed: check `tls`"],
+    );
+    // SCRAM against a broker that requires it and does not know the user: the exchange
+    // happens, the refusal is explained.
+    let auth = Tansu::start_with(free_port(), &["--authentication"]);
+    check(
+        &auth.brokers,
+        "sasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"edge\"\npassword = \"nope\"\n",
+        true,
+        &[
+            "Kafka refused the SASL login",
+            "SASL SCRAM authentication failed",
+        ],
+    );
+    // Static checks: every problem at once, each on its line.
+    check(
+        &tansu.brokers,
+        "ca_file = \"/nonexistent/ca.pem\"\nusername = \"edge\"\n\
+         options = { acks = \"1\", \"security.protocol\" = \"SSL\", \"linger.ms\" = \"soon\", \"no.such.setting\" = \"1\" }\n",
+        false,
+        &[
+            "invalid `ca_file`",
+            "a TLS file, but `tls` is off",
+            "SASL credentials without `sasl_mechanism`",
+            "invalid `options.acks`",
+            "so that an acknowledged event is on every replica",
+            "invalid `options.security.protocol`",
+            "use `tls` and `sasl_mechanism`",
+            "invalid `options.linger.ms`",
+            "invalid `options.no.such.setting`",
+            "No such configuration property",
+        ],
+    );
+    check(
+        &tansu.brokers,
+        "tls = true\nca_file = \"/nonexistent/ca.pem\"\nclient_key_file = \"k.pem\"\nsasl_mechanism = \"PLAIN\"\n",
+        false,
+        &[
+            "no such file: /nonexistent/ca.pem",
+            "a client certificate needs its key",
+            "`PLAIN` needs `username` and `password`",
+        ],
+    );
+    check(
+        &tansu.brokers,
+        "sasl_mechanism = \"PLAIN\"\nusername = \"u\"\npassword = \"p\"\n",
+        false,
+        &["PLAIN sends the password in clear text without TLS"],
+    );
+    check(
+        &tansu.brokers,
+        "sasl_mechanism = \"GSSAPI\"\nusername = \"u\"\npassword = \"p\"\n",
+        false,
+        &["`GSSAPI` is not a SASL mechanism edgeflow supports"],
+    );
 }

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
 use rdkafka::ClientConfig;
@@ -67,7 +67,28 @@ pub struct KafkaConfig {
     /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
     #[serde(default = "d_compression")]
     pub compression: String,
-    /// Extra librdkafka settings (SASL, TLS: `security.protocol`, `sasl.mechanisms`, ...).
+    /// Connect over TLS (librdkafka's OpenSSL).
+    #[serde(default)]
+    pub tls: bool,
+    /// With `tls`: PEM file of the CA certificates to trust (default: OpenSSL's).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// With `tls`: PEM certificate to present to the brokers (mutual TLS).
+    #[serde(default)]
+    pub client_cert_file: Option<String>,
+    /// With `tls`: PEM private key of `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<String>,
+    /// SASL: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with `username` and `password`).
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// SASL password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Any other librdkafka setting (`linger.ms`, `socket.keepalive.enable`, ...).
     #[serde(default)]
     pub options: std::collections::BTreeMap<String, String>,
     /// Events handed to librdkafka and not yet delivered, at most.
@@ -100,9 +121,278 @@ struct Reports {
     spool: Spool,
     in_flight: AtomicUsize,
     failed: Mutex<Vec<u64>>,
+    stage: String,
+    /// `validate --deep`: keep librdkafka's errors for the report, do not log them.
+    quiet: bool,
+    /// The latest client error, preferring one a user must fix (TLS, SASL).
+    last_error: Mutex<Option<String>>,
+    /// When each kind of client error was last logged (at most every 5 s each).
+    logged: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
-impl ClientContext for Reports {}
+impl Reports {
+    fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ClientContext for Reports {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let text = format!("{error}: {reason}");
+        let why = explain(&text);
+        {
+            let mut last = self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if why.is_some() || last.as_deref().is_none_or(|l| explain(l).is_none()) {
+                *last = Some(text.clone());
+            }
+        }
+        if self.quiet {
+            return;
+        }
+        let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+        let kind = error.to_string();
+        if logged
+            .get(&kind)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        logged.insert(kind, Instant::now());
+        let pending = self.spool.len();
+        match why {
+            Some(why) => tracing::error!(
+                stage = self.stage,
+                pending,
+                "{why}; events wait in the spool ({text})"
+            ),
+            None => tracing::warn!(
+                stage = self.stage,
+                pending,
+                "Kafka: {text}; events wait in the spool"
+            ),
+        }
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        if self.quiet {
+            return;
+        }
+        match level {
+            // Errors also arrive through `error`, which says what to fix.
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
+                tracing::debug!(stage = self.stage, "librdkafka {fac}: {message}")
+            }
+            L::Notice | L::Info | L::Debug => {
+                tracing::trace!(stage = self.stage, "librdkafka {fac}: {message}")
+            }
+        }
+    }
+}
+
+/// What a user must fix, for the client errors a retry will not cure.
+fn explain(text: &str) -> Option<&'static str> {
+    let t = text.to_ascii_lowercase();
+    if t.contains("sasl") || t.contains("authentication") {
+        Some("Kafka refused the SASL login: check `sasl_mechanism`, `username` and `password`")
+    } else if t.contains("ssl") || t.contains("certificate") || t.contains("handshake") {
+        Some(
+            "TLS with Kafka failed: check `tls` (does the listener speak TLS?), `ca_file` (the CA that signed the brokers' certificates) and the client certificate",
+        )
+    } else {
+        None
+    }
+}
+
+/// librdkafka settings from the TLS and SASL fields.
+fn security_settings(cfg: &KafkaConfig) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let protocol = match (cfg.tls, cfg.sasl_mechanism.is_some()) {
+        (true, true) => Some("SASL_SSL"),
+        (true, false) => Some("SSL"),
+        (false, true) => Some("SASL_PLAINTEXT"),
+        (false, false) => None,
+    };
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            out.push((k.to_string(), v.to_string()));
+        }
+    };
+    put("security.protocol", protocol);
+    put("ssl.ca.location", cfg.ca_file.as_deref());
+    put("ssl.certificate.location", cfg.client_cert_file.as_deref());
+    put("ssl.key.location", cfg.client_key_file.as_deref());
+    put("sasl.mechanisms", cfg.sasl_mechanism.as_deref());
+    put("sasl.username", cfg.username.as_deref());
+    put("sasl.password", cfg.password.as_deref());
+    out
+}
+
+/// The TLS and SASL fields: coherent, files present.
+fn check_security(cfg: &KafkaConfig, inv: &mut Invalid) {
+    for (field, file) in [
+        ("ca_file", &cfg.ca_file),
+        ("client_cert_file", &cfg.client_cert_file),
+        ("client_key_file", &cfg.client_key_file),
+    ] {
+        let Some(path) = file else { continue };
+        if !cfg.tls {
+            inv.field(
+                field,
+                "a TLS file, but `tls` is off",
+                Some("set `tls = true`".into()),
+            );
+        } else if !std::path::Path::new(path).is_file() {
+            inv.field(field, format!("no such file: {path}"), None);
+        }
+    }
+    if cfg.client_cert_file.is_some() != cfg.client_key_file.is_some() {
+        let (field, help) = if cfg.client_cert_file.is_some() {
+            ("client_cert_file", "set `client_key_file` too")
+        } else {
+            ("client_key_file", "set `client_cert_file` too")
+        };
+        inv.field(
+            field,
+            "a client certificate needs its key",
+            Some(help.into()),
+        );
+    }
+    match cfg.sasl_mechanism.as_deref() {
+        None => {
+            for (field, set) in [
+                ("username", cfg.username.is_some()),
+                ("password", cfg.password.is_some()),
+            ] {
+                if set {
+                    inv.field(
+                        field,
+                        "SASL credentials without `sasl_mechanism`",
+                        Some(
+                            "set `sasl_mechanism = \"SCRAM-SHA-512\"` (or SCRAM-SHA-256, PLAIN)"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+        }
+        Some(m) => {
+            if !SASL_MECHANISMS.contains(&m) {
+                inv.field(
+                    "sasl_mechanism",
+                    format!("`{m}` is not a SASL mechanism edgeflow supports"),
+                    Some(format!("one of: {}", SASL_MECHANISMS.join(", "))),
+                );
+            }
+            if cfg.username.is_none() || cfg.password.is_none() {
+                inv.field(
+                    "sasl_mechanism",
+                    format!("`{m}` needs `username` and `password`"),
+                    None,
+                );
+            }
+            if m == "PLAIN" && !cfg.tls {
+                inv.field(
+                    "sasl_mechanism",
+                    "PLAIN sends the password in clear text without TLS",
+                    Some("set `tls = true`, or use SCRAM-SHA-512".into()),
+                );
+            }
+        }
+    }
+}
+
+const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+/// Settings edgeflow sets itself: overriding them would break delivery guarantees or
+/// duplicate a field.
+const OWN_SETTINGS: [(&str, &str); 14] = [
+    ("bootstrap.servers", "use `brokers`"),
+    ("metadata.broker.list", "use `brokers`"),
+    (
+        "acks",
+        "edgeflow needs `acks = all` so that an acknowledged event is on every replica",
+    ),
+    (
+        "request.required.acks",
+        "edgeflow needs `acks = all` so that an acknowledged event is on every replica",
+    ),
+    (
+        "enable.idempotence",
+        "edgeflow needs the idempotent producer so that retries do not reorder or repeat",
+    ),
+    (
+        "message.timeout.ms",
+        "edgeflow retries until delivered; the spool bounds what waits",
+    ),
+    ("compression.type", "use `compression`"),
+    ("security.protocol", "use `tls` and `sasl_mechanism`"),
+    ("ssl.ca.location", "use `ca_file`"),
+    ("ssl.certificate.location", "use `client_cert_file`"),
+    ("ssl.key.location", "use `client_key_file`"),
+    ("sasl.mechanisms", "use `sasl_mechanism`"),
+    ("sasl.username", "use `username`"),
+    ("sasl.password", "use `password`"),
+];
+
+/// `options`: each a librdkafka property with a value it takes, none of ours.
+fn check_options(cfg: &KafkaConfig, inv: &mut Invalid) {
+    for (k, v) in &cfg.options {
+        let field = format!("options.{k}");
+        if let Some((_, help)) = OWN_SETTINGS.iter().find(|(own, _)| own == k) {
+            inv.field(
+                &field,
+                format!("`{k}` is set by edgeflow"),
+                Some((*help).into()),
+            );
+            continue;
+        }
+        if let Err(e) = ClientConfig::new().set(k, v).create_native_config() {
+            let text = match e {
+                rdkafka::error::KafkaError::ClientConfig(_, desc, _, _) => desc,
+                other => other.to_string(),
+            };
+            inv.field(
+                &field,
+                text,
+                Some("see librdkafka's CONFIGURATION.md for the producer properties".into()),
+            );
+        }
+    }
+}
+
+/// `validate --deep`: fetch the cluster's metadata with the run's settings; say why not.
+fn check_session(producer: &BaseProducer<Reports>, cfg: &KafkaConfig) -> Result<(), BuildError> {
+    match producer
+        .client()
+        .fetch_metadata(None, Duration::from_secs(5))
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // The client error (TLS, SASL) arrives through the context, maybe a bit later.
+            let end = Instant::now() + Duration::from_millis(500);
+            let mut reason = producer.context().last_error();
+            while reason.is_none() && Instant::now() < end {
+                producer.poll(Duration::from_millis(50));
+                reason = producer.context().last_error();
+            }
+            let why = reason.as_deref().and_then(explain);
+            let mut msg = format!("cannot reach Kafka at {}: {e}", cfg.brokers);
+            if let Some(r) = &reason {
+                msg.push_str(&format!(" ({r})"));
+            }
+            Err(BuildError::new(msg).with_help(why.unwrap_or(
+                "check `brokers`; at run time events wait in the spool until Kafka is back",
+            )))
+        }
+    }
+}
 
 impl ProducerContext for Reports {
     type DeliveryOpaque = Box<u64>;
@@ -116,7 +406,15 @@ impl ProducerContext for Reports {
                 }
             }
             Err((e, _)) => {
-                tracing::warn!("Kafka delivery failed, the event will be sent again: {e}");
+                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PurgeQueue) {
+                    // Purged at the end of a run (drain timeout): it stays in the spool.
+                    tracing::debug!(stage = self.stage, "Kafka delivery purged at shutdown");
+                } else if !self.quiet {
+                    tracing::warn!(
+                        stage = self.stage,
+                        "Kafka delivery failed, the event will be sent again: {e}"
+                    );
+                }
                 self.failed
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -196,6 +494,8 @@ impl Sink for KafkaSink {
         if cfg.inflight == 0 {
             inv.field("inflight", "must be at least 1", None);
         }
+        check_security(cfg, &mut inv);
+        check_options(cfg, &mut inv);
         super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
         inv.into_result()
     }
@@ -222,24 +522,37 @@ impl Sink for KafkaSink {
                 "client.id",
                 format!("edgeflow-{}-{}", ctx.device_id, ctx.stage_id),
             );
-        for (k, v) in &cfg.options {
+        for (k, v) in security_settings(&cfg)
+            .into_iter()
+            .chain(cfg.options.clone())
+        {
             client.set(k, v);
         }
         let reports = Reports {
             spool: spool.clone(),
             in_flight: AtomicUsize::new(0),
             failed: Mutex::new(Vec::new()),
+            stage: ctx.stage_id.to_string(),
+            quiet: ctx.purpose == edgeflow_core::BuildPurpose::Check,
+            last_error: Mutex::new(None),
+            logged: Mutex::new(Default::default()),
         };
         let producer: BaseProducer<Reports> = client.create_with_context(reports).map_err(|e| {
             BuildError::new(format!("cannot create the Kafka producer: {e}"))
-                .with_help("check `brokers` and `options`")
+                .with_help("check `ca_file`, `client_cert_file`, `client_key_file` and `options`")
         })?;
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
-            producer
-                .client()
-                .fetch_metadata(None, Duration::from_secs(5))
-                .map_err(|e| BuildError::new(format!("cannot reach Kafka at {}: {e}", cfg.brokers)).with_help("check `brokers`; at run time events wait in the spool until Kafka is back"))?;
-            ctx.note(format!("Kafka at {} answers", cfg.brokers));
+            check_session(&producer, &cfg)?;
+            ctx.note(format!(
+                "Kafka at {} answers{}",
+                cfg.brokers,
+                match (&cfg.sasl_mechanism, &cfg.username) {
+                    (Some(m), Some(u)) =>
+                        format!(" ({m} as `{u}`{})", if cfg.tls { ", TLS" } else { "" }),
+                    _ if cfg.tls => " (TLS)".to_string(),
+                    _ => String::new(),
+                }
+            ));
         }
         let window = cfg.inflight;
         let inner = Spooled::start(
