@@ -413,3 +413,88 @@ fn validate_explains_tls_and_sasl_problems() {
         &["`GSSAPI` is not a SASL mechanism edgeflow supports"],
     );
 }
+
+/// A plain TCP front (socat) in its own process group, so that SIGKILL takes its forked
+/// connection handlers too: every connection to the broker drops at once, mid-request.
+struct Front {
+    port: u16,
+    upstream: u16,
+    child: Option<std::process::Child>,
+}
+
+impl Front {
+    fn start(port: u16, upstream: u16) -> Front {
+        let mut f = Front {
+            port,
+            upstream,
+            child: None,
+        };
+        f.restart();
+        f
+    }
+
+    fn restart(&mut self) {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("socat")
+            .args([
+                &format!("TCP-LISTEN:{},bind=127.0.0.1,reuseaddr,fork", self.port),
+                &format!("TCP:127.0.0.1:{}", self.upstream),
+            ])
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("socat (scripts/setup.sh installs it)");
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < end, "socat did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{}", c.id())])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn the_broker_connection_killed_mid_run_and_back() {
+    // tansu keeps its records in memory, so killing tansu itself would lose what it had
+    // acknowledged (a real Kafka keeps them on disk). What edgeflow sees of a broker crash is
+    // modelled here: every connection cut at once, mid-request (SIGKILL of the front and its
+    // handlers), the port refusing for 3 s, then the broker back with its records.
+    let front_port = free_port();
+    let tansu = Tansu::start_advertising(free_port(), front_port, &[]);
+    let mut front = Front::start(front_port, tansu.child_port);
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &tansu.brokers, 80);
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("count = 80\n", "count = 80\nfps = 20.0\nrealtime = true\n");
+    std::fs::write(&p, text).unwrap();
+    let child = std::thread::spawn(move || run(&p));
+    std::thread::sleep(Duration::from_millis(1200));
+    front.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    front.restart();
+    let (ok, stderr) = child.join().unwrap();
+    assert!(ok, "{stderr}");
+    let (seqs, _) = consume(&tansu.brokers, "g-front-kill", 80);
+    assert_eq!(seqs, (0..80).collect::<Vec<_>>());
+    assert!(
+        stderr.contains("events wait in the spool"),
+        "the outage is logged: {stderr}"
+    );
+}
