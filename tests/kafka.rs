@@ -498,3 +498,34 @@ fn the_broker_connection_killed_mid_run_and_back() {
         "the outage is logged: {stderr}"
     );
 }
+
+#[test]
+fn edgeflow_killed_and_started_again_replays_its_spool() {
+    // Run 1: no broker yet; 30 events accepted into the spool; SIGKILL while it waits.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &format!("127.0.0.1:{port}"), 30);
+    let mut run1 = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["run", p.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    run1.kill().unwrap();
+    let _ = run1.wait();
+    // Run 2, same spool, broker up, no new frames: the 30 from before arrive.
+    let tansu = Tansu::start(port);
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("count = 30", "count = 0");
+    std::fs::write(&p, text).unwrap();
+    let (ok, stderr) = run(&p);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("spool: replaying entries not yet acknowledged"),
+        "{stderr}"
+    );
+    let (seqs, _) = consume(&tansu.brokers, "g-replay", 30);
+    assert_eq!(seqs, (0..30).collect::<Vec<_>>());
+}

@@ -582,3 +582,59 @@ fn validate_explains_tls_and_password_problems() {
         ],
     );
 }
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    broker.start();
+    let sub = Subscriber::new(broker.port, "sub-full");
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.stop();
+    // Run 1, broker down: 200 events into a 16 KiB spool; the oldest go, counted.
+    let p = pipeline(dir.path(), "full", broker.port, "cam", 200, "");
+    let base = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("drain_timeout_s = 60.0", "drain_timeout_s = 0.5");
+    std::fs::write(&p, base.clone() + "spool_max_bytes = 16384\n").unwrap();
+    let stderr = wait_ok(
+        edgeflow(&["run", p.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        stderr.contains("spool full: dropped the oldest unsent entries"),
+        "{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .rfind(|l| l.contains("events were dropped because the spool was full"))
+        .unwrap_or_else(|| panic!("the total is reported: {stderr}"));
+    let dropped: u64 = line
+        .split("dropped=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(dropped > 0 && dropped < 200, "{dropped}");
+    // Run 2, broker back, no new frames: exactly the newest 200 - dropped arrive, once each.
+    broker.start();
+    std::fs::write(
+        &p,
+        base.replace("count = 200", "count = 0")
+            .replace("drain_timeout_s = 0.5", "drain_timeout_s = 60.0")
+            + "spool_max_bytes = 16384\n",
+    )
+    .unwrap();
+    wait_ok(
+        edgeflow(&["run", p.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    let kept = 200 - dropped;
+    let got = sub.wait_for("detections", kept as usize, Duration::from_secs(15));
+    let seqs: Vec<u64> = got.keys().map(|(_, q)| *q).collect();
+    assert_eq!(
+        seqs,
+        (dropped..200).collect::<Vec<_>>(),
+        "the newest {kept} arrive and the counter matches what was lost"
+    );
+}
