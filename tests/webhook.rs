@@ -323,3 +323,68 @@ fn validate_checks_the_ca_file() {
         "a CA file for a plain `http://` URL",
     );
 }
+
+#[test]
+fn validate_deep_connects_and_checks_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    support::make_certs(dir.path());
+    let server = Server::start_with(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        0,
+        None,
+        Some(server_tls(dir.path())),
+    );
+    let p = pipeline(dir.path(), server.port, 1);
+    let https = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("http://", "https://");
+    let deep = |base: &str, ca: &str| {
+        std::fs::write(
+            &p,
+            base.to_string()
+                + &format!(
+                    "ca_file = {:?}\n",
+                    dir.path().join(ca).display().to_string()
+                ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["validate", "--deep", p.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = deep(&https, "ca.pem");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("accepts connections"), "{out}");
+    let (code, out) = deep(&https, "other.pem");
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains("TLS with 127.0.0.1:") && out.contains("invalid peer certificate"),
+        "{out}"
+    );
+    assert!(out.contains("check `ca_file`"), "{out}");
+    // https:// to a plain HTTP server.
+    let plain = Server::start(TcpListener::bind("127.0.0.1:0").unwrap(), 0, None);
+    let wrong = https.replace(&format!(":{}/", server.port), &format!(":{}/", plain.port));
+    let (code, out) = deep(&wrong, "ca.pem");
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains(&format!("127.0.0.1:{}", plain.port)) && out.contains("TLS"),
+        "{out}"
+    );
+    // Nothing listening.
+    let port = support::free_port();
+    let down = https.replace(&format!(":{}/", server.port), &format!(":{port}/"));
+    let (code, out) = deep(&down, "ca.pem");
+    assert_eq!(code, Some(78), "{out}");
+    assert!(
+        out.contains(&format!("cannot reach 127.0.0.1:{port}")),
+        "{out}"
+    );
+}

@@ -169,6 +169,10 @@ impl Sink for Webhook {
             ctx,
         )?;
         let tls = tls_config(&cfg)?;
+        if ctx.purpose == edgeflow_core::BuildPurpose::Check {
+            check_endpoint(&cfg)?;
+            ctx.note(format!("{} accepts connections", cfg.url));
+        }
         let rejected = Arc::new(AtomicU64::new(0));
         let r = rejected.clone();
         let stage = ctx.stage_id.to_string();
@@ -244,6 +248,82 @@ fn tls_config(cfg: &WebhookConfig) -> Result<ureq::tls::TlsConfig, BuildError> {
         .build())
 }
 
+/// `host` and `port` of an http(s) URL (default ports 80 and 443).
+fn endpoint(url: &str) -> Option<(String, u16, bool)> {
+    let (https, rest) = match url.strip_prefix("https://") {
+        Some(r) => (true, r),
+        None => (false, url.strip_prefix("http://")?),
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let default = if https { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => default,
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (authority.to_string(), default),
+        }
+    };
+    (!host.is_empty()).then_some((host, port, https))
+}
+
+/// `validate --deep`: a TCP connection to the endpoint and, for https, a TLS handshake with the
+/// run's trust roots. No request is sent: a POST would be an event.
+fn check_endpoint(cfg: &WebhookConfig) -> Result<(), BuildError> {
+    let (host, port, https) =
+        endpoint(&cfg.url).ok_or_else(|| BuildError::new(format!("`{}` has no host", cfg.url)))?;
+    let timeout = Duration::from_millis(cfg.timeout_ms.min(5000));
+    let unreachable = |e: String| {
+        BuildError::new(format!("cannot reach {host}:{port} for `{}`: {e}", cfg.url)).with_help(
+            "check `url`; at run time events wait in the spool until the endpoint answers",
+        )
+    };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .map_err(|e| unreachable(e.to_string()))?
+        .next()
+        .ok_or_else(|| unreachable("no address".into()))?;
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| unreachable(e.to_string()))?;
+    if !https {
+        return Ok(());
+    }
+    let mut inv = Invalid::new();
+    let config = super::tls::client_config(
+        super::tls::TlsFiles {
+            ca_file: cfg.ca_file.as_deref(),
+            ..Default::default()
+        },
+        &mut inv,
+    )
+    .ok_or_else(|| BuildError::new(format!("TLS settings: {inv}")))?;
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| BuildError::new(format!("`{host}` is not a TLS server name: {e}")))?;
+    let mut conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| BuildError::new(format!("TLS set-up failed: {e}")))?;
+    let _ = tcp.set_read_timeout(Some(timeout));
+    let _ = tcp.set_write_timeout(Some(timeout));
+    while conn.is_handshaking() {
+        let io = conn.complete_io(&mut tcp).map_err(|e| {
+            BuildError::new(format!("TLS with {host}:{port} failed: {e}")).with_help(
+                "check `ca_file` (the CA that signed the endpoint's certificate) and that the certificate names the URL's host",
+            )
+        })?;
+        if io == (0, 0) {
+            return Err(BuildError::new(format!(
+                "{host}:{port} closed the connection during the TLS handshake"
+            ))
+            .with_help("is `url` an https endpoint (not plain http)?"));
+        }
+    }
+    Ok(())
+}
+
 fn send_loop(
     cfg: &WebhookConfig,
     tls: ureq::tls::TlsConfig,
@@ -307,5 +387,30 @@ fn send_loop(
                 backoff = (backoff * 2).min(Duration::from_millis(cfg.backoff_max_ms));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_of_urls() {
+        assert_eq!(
+            endpoint("https://h.example/x"),
+            Some(("h.example".into(), 443, true))
+        );
+        assert_eq!(
+            endpoint("http://u:p@127.0.0.1:8080/e?q=1"),
+            Some(("127.0.0.1".into(), 8080, false))
+        );
+        assert_eq!(
+            endpoint("http://[::1]:81/"),
+            Some(("::1".into(), 81, false))
+        );
+        assert_eq!(endpoint("http://[::1]"), Some(("::1".into(), 80, false)));
+        assert_eq!(endpoint("ftp://h/"), None);
+        assert_eq!(endpoint("http://:80/"), None);
+        assert_eq!(endpoint("http://h:port/"), None);
     }
 }
