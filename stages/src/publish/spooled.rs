@@ -160,6 +160,7 @@ impl Drop for Spooled {
     }
 }
 
+#[cfg(any(feature = "mqtt", feature = "kafka"))]
 /// `host:port`, checked.
 pub fn parse_broker(s: &str) -> Option<(String, u16)> {
     let (host, port) = s.rsplit_once(':')?;
@@ -172,6 +173,7 @@ pub fn parse_broker(s: &str) -> Option<(String, u16)> {
     })
 }
 
+#[cfg(any(feature = "mqtt", feature = "kafka"))]
 /// A topic from its template: `{device_id}`, `{stream_id}`, `{kind}`.
 pub fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
     t.replace("{device_id}", device)
@@ -190,6 +192,7 @@ pub(crate) fn default_fsync_ms() -> u64 {
 }
 
 /// Default `drain_timeout_s`.
+#[cfg(any(feature = "mqtt", feature = "kafka", feature = "webhook"))]
 pub(crate) fn default_drain_s() -> f64 {
     10.0
 }
