@@ -51,7 +51,31 @@ fn consume_with(
         config.set(*k, *v);
     }
     let consumer: BaseConsumer = config.create().unwrap();
-    consumer.subscribe(&["edgeflow-detections"]).unwrap();
+    // Read every partition from the start without joining a group: no rebalance to wait
+    // for. (A producer that reached the broker first may have had the topic auto-created with
+    // several partitions.)
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let md = consumer
+            .fetch_metadata(Some("edgeflow-detections"), Duration::from_secs(5))
+            .ok();
+        let parts: Vec<i32> = md
+            .iter()
+            .flat_map(|m| m.topics().iter())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if !parts.is_empty() {
+            for p in parts {
+                tpl.add_partition_offset("edgeflow-detections", p, rdkafka::Offset::Beginning)
+                    .unwrap();
+            }
+            break;
+        }
+        assert!(Instant::now() < end, "the topic never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    consumer.assign(&tpl).unwrap();
     let mut ids = BTreeSet::new();
     let mut seqs = Vec::new();
     let mut keys = BTreeSet::new();
