@@ -395,6 +395,14 @@ fn validate_explains_tls_and_sasl_problems() {
             "SASL SCRAM authentication failed",
         ],
     );
+    // A CA file that exists but holds no certificate: librdkafka refuses to start.
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+    check(
+        &tansu.brokers,
+        &format!("tls = true\nca_file = {:?}\n", file("junk.pem")),
+        true,
+        &["cannot create the Kafka producer", "check `ca_file`"],
+    );
     // Static checks: every problem at once, each on its line.
     check(
         &tansu.brokers,

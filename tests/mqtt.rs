@@ -554,7 +554,7 @@ fn validate_explains_tls_and_password_problems() {
     check(
         "username = \"edge\"\npassword = \"s3cret\"\n",
         true,
-        &["MQTT broker"],
+        &["the MQTT broker closed the session"],
     );
     // Static checks, every problem at once with its line.
     check(
@@ -637,4 +637,26 @@ fn a_full_spool_drops_the_oldest_and_counts_them() {
         (dropped..200).collect::<Vec<_>>(),
         "the newest {kept} arrive and the counter matches what was lost"
     );
+}
+
+#[test]
+fn validate_deep_gives_up_on_a_port_that_never_answers_connect() {
+    // Accepts TCP (the kernel does, from the backlog) but never speaks MQTT.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), "silent", port, "cam", 1, "");
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["validate", "--deep", p.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("did not answer CONNECT within 5 s")
+            && stderr.contains("TLS ports need `tls = true`"),
+        "{stderr}"
+    );
+    drop(silent);
 }

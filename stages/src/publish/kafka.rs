@@ -645,4 +645,47 @@ mod tests {
             .collect();
         assert_eq!(fields, ["brokers", "topic", "compression"]);
     }
+
+    #[test]
+    fn client_errors_say_what_to_fix() {
+        let sasl = explain(
+            "Authentication (Local: Authentication failure): SASL SCRAM authentication failed",
+        );
+        assert!(sasl.is_some_and(|w| w.contains("check `sasl_mechanism`")));
+        let tls = explain("SSL transport error: SSL handshake failed: certificate verify failed");
+        assert!(tls.is_some_and(|w| w.contains("check `tls`")));
+        assert_eq!(
+            explain("AllBrokersDown (Local: All broker connections are down)"),
+            None
+        );
+    }
+
+    #[test]
+    fn security_fields_become_librdkafka_settings() {
+        let cfg: KafkaConfig = edgeflow_core::testing::config_from_toml(
+            "brokers = \"h:1\"\ntls = true\nca_file = \"ca.pem\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nusername = \"u\"\npassword = \"p\"",
+        )
+        .unwrap();
+        let got = security_settings(&cfg);
+        let get = |k: &str| {
+            got.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(get("ssl.ca.location"), Some("ca.pem"));
+        assert_eq!(get("sasl.mechanisms"), Some("SCRAM-SHA-256"));
+        assert_eq!(get("sasl.username"), Some("u"));
+        let plain: KafkaConfig = edgeflow_core::testing::config_from_toml(
+            "brokers = \"h:1\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\npassword = \"p\"",
+        )
+        .unwrap();
+        assert!(security_settings(&plain).contains(&(
+            "security.protocol".to_string(),
+            "SASL_PLAINTEXT".to_string()
+        )));
+        let none: KafkaConfig =
+            edgeflow_core::testing::config_from_toml("brokers = \"h:1\"").unwrap();
+        assert!(security_settings(&none).is_empty());
+    }
 }

@@ -339,17 +339,20 @@ fn check_session(opts: &MqttOptions) -> Result<(), BuildError> {
     opts.set_client_id(format!("{}-validate", opts.client_id()));
     let (client, mut connection) = Client::new(opts, 4);
     let end = Instant::now() + Duration::from_secs(5);
+    let silent = || {
+        BuildError::new("the MQTT broker did not answer CONNECT within 5 s")
+            .with_help("is `broker` an MQTT port (TLS ports need `tls = true`)?")
+    };
     let result = loop {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break Err(
-                BuildError::new("the MQTT broker did not answer CONNECT within 5 s")
-                    .with_help("is `broker` an MQTT port (TLS ports need `tls = true`)?"),
-            );
+            break Err(silent());
         }
         match connection.recv_timeout(left) {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break Ok(()),
             Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
+            // rumqttc's own connection timeout (5 s) may fire first.
+            Ok(Err(rumqttc::ConnectionError::NetworkTimeout)) => break Err(silent()),
             Ok(Err(e)) => {
                 let why = explain(&e).unwrap_or("the MQTT broker closed the session");
                 break Err(BuildError::new(format!("{why} ({e})"))
@@ -572,5 +575,25 @@ mod tests {
             render("e/{device_id}/{stream_id}/{kind}", "d", "s", "k"),
             "e/d/s/k"
         );
+    }
+
+    #[test]
+    fn refusals_say_what_to_fix() {
+        use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
+        for (code, want) in [
+            (C::BadUserNamePassword, "check `username` and `password`"),
+            (C::NotAuthorized, "the broker's ACL"),
+            (C::BadClientId, "check `client_id`"),
+        ] {
+            let why = explain(&E::ConnectionRefused(code));
+            assert!(why.is_some_and(|w| w.contains(want)), "{why:?}");
+        }
+        let io = E::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert!(explain(&io).is_some_and(|w| w.starts_with("TLS with the MQTT broker failed")));
+        let refused = E::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(explain(&refused), None, "an outage is retried quietly");
     }
 }
