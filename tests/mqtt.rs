@@ -660,3 +660,38 @@ fn validate_deep_gives_up_on_a_port_that_never_answers_connect() {
     );
     drop(silent);
 }
+
+#[test]
+fn tls_without_a_ca_file_needs_the_systems_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), "roots", free_port(), "cam", 1, "tls = true");
+    // `tls = true` belongs to the sink: move it there.
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen("tls = true\n", "", 1)
+        + "tls = true\n";
+    std::fs::write(&p, text).unwrap();
+    let validate = |env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["validate", p.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    assert!(
+        validate(&[]).status.success(),
+        "the system's roots are found"
+    );
+    let out = validate(&[
+        ("SSL_CERT_FILE", "/nonexistent"),
+        ("SSL_CERT_DIR", "/nonexistent"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("no CA certificates found on this system")
+            && stderr.contains("install `ca-certificates`"),
+        "{stderr}"
+    );
+}

@@ -67,7 +67,7 @@ pub fn roots(ca_file: Option<&str>, inv: &mut Invalid) -> Vec<CertificateDer<'st
                 inv.field(
                     "ca_file",
                     "no CA certificates found on this system",
-                    Some("install `ca-certificates`, or set `ca_file` to the CA that signed the server's certificate".into()),
+                    Some("install `ca-certificates` (or point SSL_CERT_FILE at a PEM bundle), or set `ca_file` to the CA that signed the server's certificate".into()),
                 );
             }
             native.certs
