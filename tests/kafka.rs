@@ -13,7 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 
 mod support;
-use support::free_port;
+use support::{free_port, run, validate};
 
 fn pipeline(dir: &Path, brokers: &str, count: u64) -> std::path::PathBuf {
     let p = dir.join("k.toml");
@@ -94,18 +94,6 @@ fn consume_with(
     (seqs, keys)
 }
 
-fn run(p: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["run", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn every_event_arrives_once_with_a_key_per_stream() {
     let cluster = MockCluster::new(1).unwrap();
@@ -124,13 +112,8 @@ fn validate_catches_bad_options() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("v.toml");
     std::fs::write(&p, "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"kafka\"\nbrokers = \"nowhere\"\ncompression = \"brotli\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["validate", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78));
+    let (code, stderr) = validate(&p, false);
+    assert_eq!(code, Some(78));
     assert!(
         stderr.contains("`nowhere` is not `host:port[,host:port...]`"),
         "{stderr}"
@@ -269,23 +252,6 @@ fn a_real_broker_down_at_start_then_up() {
     assert!(ok, "{stderr}");
     let (seqs, _) = consume(&tansu.brokers, "g-tansu-late", 15);
     assert_eq!(seqs, (0..15).collect::<Vec<_>>());
-}
-
-fn validate(p: &Path, deep: bool) -> (Option<i32>, String) {
-    let mut args = vec!["validate"];
-    if deep {
-        args.push("--deep");
-    }
-    args.push(p.to_str().unwrap());
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(&args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 /// tansu behind a TLS front: socat terminates TLS (tansu 0.6's own `--cert` listener does not

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 mod support;
-use support::free_port;
+use support::{free_port, validate};
 
 /// A mosquitto with persistence (subscriptions survive a restart), in its own directory.
 struct Broker {
@@ -365,19 +365,8 @@ fn validate_catches_bad_options_and_an_unreachable_broker() {
             format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nspool_dir = {:?}\n{extra}\n", dir.path().join("s").display().to_string()),
         )
         .unwrap();
-        let mut args = vec!["validate"];
-        if deep {
-            args.push("--deep");
-        }
-        let path = p.to_str().unwrap().to_string();
-        args.push(&path);
-        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(&args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        let (code, stderr) = validate(&p, deep);
+        assert_eq!(code, Some(78), "{stderr}");
         for w in want {
             assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
         }
@@ -455,14 +444,8 @@ fn tls_with_a_client_certificate_and_a_password() {
     let text = std::fs::read_to_string(&p).unwrap() + &tls_settings(dir.path(), "ca.pem", "s3cret");
     std::fs::write(&p, text).unwrap();
     // `validate --deep` opens a real session: TLS, client certificate and password.
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["validate", "--deep", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (code, text) = validate(&p, true);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("accepted a TLS session as `edge`"), "{text}");
     wait_ok(
         edgeflow(&["run", p.to_str().unwrap()]),
@@ -523,18 +506,8 @@ fn validate_explains_tls_and_password_problems() {
         let p = pipeline(dir.path(), "v", tls_port, "cam", 1, "");
         let text = std::fs::read_to_string(&p).unwrap() + settings;
         std::fs::write(&p, text).unwrap();
-        let mut args = vec!["validate"];
-        if deep {
-            args.push("--deep");
-        }
-        args.push(p.to_str().unwrap());
-        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(&args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        let (code, stderr) = validate(&p, deep);
+        assert_eq!(code, Some(78), "{stderr}");
         for w in want {
             assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
         }
@@ -646,13 +619,8 @@ fn validate_deep_gives_up_on_a_port_that_never_answers_connect() {
     let port = silent.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), "silent", port, "cam", 1, "");
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["validate", "--deep", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let (code, stderr) = validate(&p, true);
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("did not answer CONNECT within 5 s")
             && stderr.contains("TLS ports need `tls = true`"),

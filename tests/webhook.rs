@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ trait ReadWrite: Read + Write + Send {}
 impl<T: Read + Write + Send> ReadWrite for T {}
 
 mod support;
+use support::{run, validate};
 
 /// Answers `fail_first` requests with 503 (or every request with `always`), then 200;
 /// collects the JSON bodies.
@@ -139,18 +139,6 @@ fn server_tls(dir: &Path) -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-fn run(p: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["run", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn failures_are_retried_until_every_event_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
@@ -210,13 +198,8 @@ fn validate_catches_bad_options() {
         "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"webhook\"\nurl = \"ftp://x\"\nheaders = { \"Bad Header\" = \"x\" }\ntimeout_ms = 0\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["validate", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78));
+    let (code, stderr) = validate(&p, false);
+    assert_eq!(code, Some(78));
     for w in [
         "`ftp://x` is not an http(s) URL",
         "`Bad Header` is not a header name",
@@ -304,13 +287,8 @@ fn validate_checks_the_ca_file() {
             format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"webhook\"\nurl = \"{url}\"\nca_file = \"/nonexistent/ca.pem\"\n"),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["validate", p.to_str().unwrap()])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(78));
+        let (code, stderr) = validate(&p, false);
+        assert_eq!(code, Some(78));
         assert!(stderr.contains(want), "expected `{want}` in:\n{stderr}");
         assert!(
             stderr.contains("ca_file = "),
@@ -348,16 +326,7 @@ fn validate_deep_connects_and_checks_the_certificate() {
                 ),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["validate", "--deep", p.to_str().unwrap()])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        validate(&p, true)
     };
     let (code, out) = deep(&https, "ca.pem");
     assert_eq!(code, Some(0), "{out}");

@@ -95,3 +95,34 @@ pub fn make_certs(dir: &Path) {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
 }
+
+/// `edgeflow run <p>` to its end: whether it succeeded, and its stderr.
+pub fn run(p: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["run", p.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `edgeflow validate [--deep] <p>`: its exit code, and its stdout then stderr.
+pub fn validate(p: &Path, deep: bool) -> (Option<i32>, String) {
+    let mut args = vec!["validate"];
+    if deep {
+        args.push("--deep");
+    }
+    args.push(p.to_str().unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}

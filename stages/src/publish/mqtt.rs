@@ -376,21 +376,19 @@ fn check_session(opts: &MqttOptions) -> Result<(), BuildError> {
     result
 }
 
+const TLS_ADVICE: &str = "TLS with the MQTT broker failed: check `ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate";
+
 /// What a user must fix, for the errors a retry will not cure (TLS, credentials).
 fn explain(e: &rumqttc::ConnectionError) -> Option<&'static str> {
     use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
     match e {
-        E::Tls(_) => Some(
-            "TLS with the MQTT broker failed: check `ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate",
-        ),
+        E::Tls(_) => Some(TLS_ADVICE),
         E::Io(io)
             if io
                 .get_ref()
                 .is_some_and(|inner| inner.is::<rustls::Error>()) =>
         {
-            Some(
-                "TLS with the MQTT broker failed: check `ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate",
-            )
+            Some(TLS_ADVICE)
         }
         E::ConnectionRefused(C::BadUserNamePassword) => Some(
             "the MQTT broker refused the user name or password: check `username` and `password`",

@@ -250,27 +250,21 @@ fn tls_config(cfg: &WebhookConfig) -> Result<ureq::tls::TlsConfig, BuildError> {
 
 /// `host` and `port` of an http(s) URL (default ports 80 and 443).
 fn endpoint(url: &str) -> Option<(String, u16, bool)> {
-    let (https, rest) = match url.strip_prefix("https://") {
-        Some(r) => (true, r),
-        None => (false, url.strip_prefix("http://")?),
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    let https = match uri.scheme_str()? {
+        "https" => true,
+        "http" => false,
+        _ => return None,
     };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    let default = if https { 443 } else { 80 };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None => default,
-        };
-        (h.to_string(), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().ok()?),
-            None => (authority.to_string(), default),
-        }
-    };
-    (!host.is_empty()).then_some((host, port, https))
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    // `http` leaves a port that is not a number out instead of refusing the URL.
+    let host_port = uri.authority()?.as_str().rsplit('@').next()?;
+    let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, r)| r);
+    if after_host.contains(':') && uri.port_u16().is_none() {
+        return None;
+    }
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    (!host.is_empty()).then(|| (host.to_string(), port, https))
 }
 
 /// `validate --deep`: a TCP connection to the endpoint and, for https, a TLS handshake with the
@@ -409,6 +403,7 @@ mod tests {
             Some(("::1".into(), 81, false))
         );
         assert_eq!(endpoint("http://[::1]"), Some(("::1".into(), 80, false)));
+        assert_eq!(endpoint("https://u:p@h/"), Some(("h".into(), 443, true)));
         assert_eq!(endpoint("ftp://h/"), None);
         assert_eq!(endpoint("http://:80/"), None);
         assert_eq!(endpoint("http://h:port/"), None);
