@@ -142,7 +142,14 @@ impl Reports {
 impl ClientContext for Reports {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         let text = format!("{error}: {reason}");
-        let why = explain(&text);
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        // The error code where librdkafka gives one; its text otherwise (a failed TLS
+        // handshake comes as a transport failure whose reason names SSL).
+        let why = match error.rdkafka_error_code() {
+            Some(Code::Authentication) => Some(SASL_ADVICE),
+            Some(Code::SSL) => Some(TLS_ADVICE),
+            _ => explain(&text),
+        };
         {
             let mut last = self
                 .last_error
@@ -196,15 +203,17 @@ impl ClientContext for Reports {
     }
 }
 
+const SASL_ADVICE: &str =
+    "Kafka refused the SASL login: check `sasl_mechanism`, `username` and `password`";
+const TLS_ADVICE: &str = "TLS with Kafka failed: check `tls` (does the listener speak TLS?), `ca_file` (the CA that signed the brokers' certificates) and the client certificate";
+
 /// What a user must fix, for the client errors a retry will not cure.
 fn explain(text: &str) -> Option<&'static str> {
     let t = text.to_ascii_lowercase();
     if t.contains("sasl") || t.contains("authentication") {
-        Some("Kafka refused the SASL login: check `sasl_mechanism`, `username` and `password`")
+        Some(SASL_ADVICE)
     } else if t.contains("ssl") || t.contains("certificate") || t.contains("handshake") {
-        Some(
-            "TLS with Kafka failed: check `tls` (does the listener speak TLS?), `ca_file` (the CA that signed the brokers' certificates) and the client certificate",
-        )
+        Some(TLS_ADVICE)
     } else {
         None
     }

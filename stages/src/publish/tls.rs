@@ -24,13 +24,6 @@ pub struct TlsFiles<'a> {
     pub client_key_file: Option<&'a str>,
 }
 
-impl TlsFiles<'_> {
-    /// Whether any TLS file is named.
-    pub fn any(&self) -> bool {
-        self.ca_file.is_some() || self.client_cert_file.is_some() || self.client_key_file.is_some()
-    }
-}
-
 fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     if !std::path::Path::new(path).is_file() {
         return Err(format!("no such file: {path}"));
