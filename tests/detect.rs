@@ -350,6 +350,7 @@ fn two_streams(det: &str) -> Vec<Seen> {
         loaded.spec,
         RunOptions {
             max_frames: Some(3),
+            ..RunOptions::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -153,6 +153,7 @@ fn loop_restarts_the_file_with_increasing_timestamps() {
         loaded.spec,
         RunOptions {
             max_frames: Some(150),
+            ..RunOptions::default()
         },
     )
     .unwrap();

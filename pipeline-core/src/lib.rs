@@ -7,16 +7,22 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod control;
 pub mod message;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
+pub mod services;
 pub mod stage;
 pub mod testing;
 
 pub use config::{
-    Diagnostic, Diagnostics, LoadError, Loaded, PipelineSpec, QueuePolicy, QueueSpec, Severity,
-    StageSpec, load_file, load_str,
+    Diagnostic, Diagnostics, Fragment, LoadError, Loaded, PipelineSpec, QueuePolicy, QueueSpec,
+    Severity, StageSpec, load_file, load_str,
+};
+pub use control::{
+    Changed, CommandRecord, ControlError, Lifecycle, Outcome, Reconfigure, Reconfigured, Report,
+    StageHandle, StageState,
 };
 pub use message::{
     BBox, Detection, Detections, Frame, FrameError, Message, Meta, Packet, PixelFormat, Plane,
@@ -24,6 +30,7 @@ pub use message::{
 };
 pub use registry::{NotCompiled, Registry, Role, StageInfo, Variant};
 pub use runtime::{Pipeline, RunHandle, RunOptions, RunReport, RuntimeError, StageFailure};
+pub use services::Services;
 pub use stage::{
     BoxError, BuildCtx, BuildError, BuildPurpose, Emit, Invalid, Notes, Problem, Sink, Source,
     SourceEvent, StageError, StopSignal, Transform,

@@ -5,13 +5,16 @@
 //! `capture` with `source = "test_pattern"`), plus [`NotCompiled`] entries for types this
 //! binary was built without, so the loader can say which cargo feature brings them.
 
+use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeOwned, Visitor};
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
+use crate::control::{Changed, Reconfigure, Report};
 use crate::message::{Message, Port, PortKind};
 use crate::stage::{
     BuildCtx, BuildError, Emit, Invalid, Sink, Source, SourceEvent, StageError, Transform,
@@ -90,12 +93,26 @@ pub trait ConfiguredStage: Send {
     fn validate(&self) -> Result<(), Invalid>;
     /// Build the runnable stage.
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError>;
+    /// The typed config, for the running stage's `reconfigure` hook.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What every running stage offers the runtime besides its items.
+pub trait DynControl {
+    /// See [`Transform::reconfigure`]: `cfg` is a [`ConfiguredStage`] of this stage's type.
+    fn reconfigure(
+        &mut self,
+        cfg: &dyn ConfiguredStage,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError>;
+    /// See [`Transform::report`].
+    fn report(&self, report: &mut Report);
 }
 
 /// A runnable source over erased messages.
-pub trait DynSource: Send {
+pub trait DynSource: DynControl + Send {
     /// See [`Source::next_event`].
-    fn next(&mut self) -> Result<Option<Message>, StageError>;
+    fn next(&mut self) -> Result<SourceEvent<Message>, StageError>;
     /// See [`Source::closing_status`].
     fn closing(&mut self) -> Option<Message>;
     /// See [`Source::finish`].
@@ -103,7 +120,7 @@ pub trait DynSource: Send {
 }
 
 /// A runnable transform over erased messages.
-pub trait DynTransform: Send {
+pub trait DynTransform: DynControl + Send {
     /// See [`Transform::process`].
     fn process(&mut self, input: Message, out: &mut Vec<Message>) -> Result<(), StageError>;
     /// See [`Transform::finish`].
@@ -111,7 +128,7 @@ pub trait DynTransform: Send {
 }
 
 /// A runnable sink over erased messages.
-pub trait DynSink: Send {
+pub trait DynSink: DynControl + Send {
     /// See [`Sink::consume`].
     fn consume(&mut self, input: Message) -> Result<(), StageError>;
     /// See [`Sink::finish`].
@@ -129,7 +146,7 @@ pub enum BuiltStage {
 }
 
 /// Turns a stage's TOML table into a [`ConfiguredStage`].
-pub trait StageFactory: Send + Sync {
+pub trait StageFactory: Send + Sync + 'static {
     /// The role of the stages it makes.
     fn role(&self) -> Role;
     /// Input kind of the typed stage (for listings).
@@ -149,8 +166,9 @@ pub trait StageFactory: Send + Sync {
 pub struct StageEntry {
     /// Names, summary and example.
     pub info: StageInfo,
-    /// The typed stage behind an erased interface.
-    pub factory: Box<dyn StageFactory>,
+    /// The typed stage behind an erased interface (shared with the loaded stages, which
+    /// check a running stage's new config with it).
+    pub factory: Arc<dyn StageFactory>,
 }
 
 /// The stage types one binary knows.
@@ -168,17 +186,17 @@ impl Registry {
 
     /// Register a [`Source`].
     pub fn source<S: Source>(&mut self, info: StageInfo) -> &mut Self {
-        self.push(info, Box::new(SourceFactory::<S>(PhantomData)))
+        self.push(info, Arc::new(SourceFactory::<S>(PhantomData)))
     }
 
     /// Register a [`Transform`].
     pub fn transform<T: Transform>(&mut self, info: StageInfo) -> &mut Self {
-        self.push(info, Box::new(TransformFactory::<T>(PhantomData)))
+        self.push(info, Arc::new(TransformFactory::<T>(PhantomData)))
     }
 
     /// Register a [`Sink`].
     pub fn sink<K: Sink>(&mut self, info: StageInfo) -> &mut Self {
-        self.push(info, Box::new(SinkFactory::<K>(PhantomData)))
+        self.push(info, Arc::new(SinkFactory::<K>(PhantomData)))
     }
 
     /// Record a type or variant that this binary was built without.
@@ -187,7 +205,7 @@ impl Registry {
         self
     }
 
-    fn push(&mut self, info: StageInfo, factory: Box<dyn StageFactory>) -> &mut Self {
+    fn push(&mut self, info: StageInfo, factory: Arc<dyn StageFactory>) -> &mut Self {
         // A later registration of the same type and variant replaces the earlier one, so an
         // embedding program can override a built-in stage.
         self.entries
@@ -358,15 +376,58 @@ impl<S: Source> ConfiguredStage for ConfiguredSource<S> {
         let stage = S::build(self.0, ctx)?;
         Ok(BuiltStage::Source(Box::new(RunSource(stage))))
     }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
+}
+
+/// Downcast a checked config to the stage's own, and hand it to the typed hook.
+fn typed_reconfigure<C: 'static>(
+    cfg: &dyn ConfiguredStage,
+    apply: impl FnOnce(&C) -> Result<Reconfigure, BuildError>,
+) -> Result<Reconfigure, BuildError> {
+    match cfg.as_any().downcast_ref::<C>() {
+        Some(c) => guarded_build(|| apply(c)),
+        // Configs come from this stage's own factory; another type would be a runtime bug.
+        None => Err(BuildError::new(
+            "the new config is of another stage type; nothing was changed",
+        )),
+    }
+}
+
+/// Runs a hook, turning a panic into a build error (the stage keeps its old config).
+fn guarded_build<R>(f: impl FnOnce() -> Result<R, BuildError>) -> Result<R, BuildError> {
+    guarded("reconfigure", || Ok(f())).unwrap_or_else(|e| Err(BuildError::new(e.to_string())))
+}
+
+fn guarded_report(f: impl FnOnce()) {
+    let _ = guarded("report", || {
+        f();
+        Ok(())
+    });
+}
+
+impl<S: Source> DynControl for RunSource<S> {
+    fn reconfigure(
+        &mut self,
+        cfg: &dyn ConfiguredStage,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        typed_reconfigure::<S::Config>(cfg, |c| self.0.reconfigure(c, changed))
+    }
+    fn report(&self, report: &mut Report) {
+        guarded_report(|| self.0.report(report));
+    }
 }
 
 impl<S: Source> DynSource for RunSource<S> {
-    fn next(&mut self) -> Result<Option<Message>, StageError> {
+    fn next(&mut self) -> Result<SourceEvent<Message>, StageError> {
         guarded("next", || {
             Ok(match self.0.next_event()? {
-                SourceEvent::Item(item) => Some(item.into_message()),
-                SourceEvent::Status(status) => Some(Message::Status(status)),
-                SourceEvent::End => None,
+                SourceEvent::Item(item) => SourceEvent::Item(item.into_message()),
+                SourceEvent::Status(status) => SourceEvent::Status(status),
+                SourceEvent::Idle => SourceEvent::Idle,
+                SourceEvent::End => SourceEvent::End,
             })
         })
     }
@@ -430,11 +491,27 @@ impl<T: Transform> ConfiguredStage for ConfiguredTransform<T> {
             emit: Emit::new(),
         })))
     }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
 }
 
 impl<T: Transform> RunTransform<T> {
     fn flush(&mut self, out: &mut Vec<Message>) {
         out.extend(self.emit.drain().map(Port::into_message));
+    }
+}
+
+impl<T: Transform> DynControl for RunTransform<T> {
+    fn reconfigure(
+        &mut self,
+        cfg: &dyn ConfiguredStage,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        typed_reconfigure::<T::Config>(cfg, |c| self.stage.reconfigure(c, changed))
+    }
+    fn report(&self, report: &mut Report) {
+        guarded_report(|| self.stage.report(report));
     }
 }
 
@@ -492,6 +569,22 @@ impl<K: Sink> ConfiguredStage for ConfiguredSink<K> {
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError> {
         let stage = K::build(self.0, ctx)?;
         Ok(BuiltStage::Sink(Box::new(RunSink(stage))))
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
+}
+
+impl<K: Sink> DynControl for RunSink<K> {
+    fn reconfigure(
+        &mut self,
+        cfg: &dyn ConfiguredStage,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        typed_reconfigure::<K::Config>(cfg, |c| self.0.reconfigure(c, changed))
+    }
+    fn report(&self, report: &mut Report) {
+        guarded_report(|| self.0.report(report));
     }
 }
 

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::DeserializeOwned;
 
+use crate::control::{Changed, Reconfigure, Report};
 use crate::message::{Port, PortKind, StreamStatus};
+use crate::services::Services;
 
 /// A boxed error from a stage or library it calls.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -187,6 +189,8 @@ pub struct BuildCtx {
     pub purpose: BuildPurpose,
     /// What stages report about their build (the decoder chosen, …).
     pub notes: Notes,
+    /// Typed values the embedding program or the CLI offers (see [`Services`]).
+    pub services: Services,
 }
 
 /// Why a stage is being built.
@@ -235,7 +239,35 @@ impl BuildCtx {
             stop: StopSignal::new(),
             purpose: BuildPurpose::Run,
             notes: Notes::default(),
+            services: Services::default(),
         }
+    }
+
+    /// The service of type `T`, if the program offered one.
+    pub fn service<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.services.get::<T>()
+    }
+
+    /// The service of type `T`, or a build error saying that this stage needs it (`what` names
+    /// it for the user: "the HTTP server's frame inbox").
+    pub fn require_service<T: std::any::Any + Send + Sync>(
+        &self,
+        what: &str,
+    ) -> Result<Arc<T>, BuildError> {
+        self.service::<T>().ok_or_else(|| {
+            BuildError::new(format!(
+                "stage `{}` needs {what}, which this program does not offer",
+                self.stage_id
+            ))
+            .with_help(format!(
+                "offered: {}; an embedding program adds it with `RunOptions::services.insert(...)`",
+                if self.services.names().is_empty() {
+                    "nothing".to_string()
+                } else {
+                    self.services.names().join(", ")
+                }
+            ))
+        })
     }
 
     /// Record a fact about this stage's build (see [`Notes`]).
@@ -251,6 +283,10 @@ pub enum SourceEvent<T> {
     Item(T),
     /// A stream status report (sent downstream ahead of later items).
     Status(StreamStatus),
+    /// Nothing yet (a camera's pull timed out): the runtime handles commands and asks again.
+    /// Return this after waiting at most about 100 ms, so commands are never kept waiting
+    /// longer than that.
+    Idle,
     /// End of stream.
     End,
 }
@@ -330,6 +366,20 @@ pub trait Source: Sized + Send + 'static {
     fn closing_status(&mut self) -> Option<StreamStatus> {
         None
     }
+    /// Apply a new config in place, from the next item on. `cfg` passed every check; `changed`
+    /// names the fields that differ from the running config. Return
+    /// [`Reconfigure::Rebuild`] (the default) when the change needs a fresh stage, and an
+    /// error when the change cannot work at all (the stage keeps its old config).
+    fn reconfigure(
+        &mut self,
+        _cfg: &Self::Config,
+        _changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        Ok(Reconfigure::Rebuild)
+    }
+    /// What the stage reports about itself in its state (the decoder chosen, the model, a
+    /// backlog). Called between items, a few times a second at most.
+    fn report(&self, _report: &mut Report) {}
     /// Called once at end of stream or stop.
     fn finish(&mut self) -> Result<(), StageError> {
         Ok(())
@@ -356,7 +406,22 @@ pub trait Transform: Sized + Send + 'static {
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
     /// Handle one input.
     fn process(&mut self, input: Self::In, out: &mut Emit<Self::Out>) -> Result<(), StageError>;
-    /// Called once after the last input; may emit what it still holds.
+    /// Apply a new config in place, from the next item on. `cfg` passed every check; `changed`
+    /// names the fields that differ from the running config. Return
+    /// [`Reconfigure::Rebuild`] (the default) when the change needs a fresh stage, and an
+    /// error when the change cannot work at all (the stage keeps its old config).
+    fn reconfigure(
+        &mut self,
+        _cfg: &Self::Config,
+        _changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        Ok(Reconfigure::Rebuild)
+    }
+    /// What the stage reports about itself in its state (the decoder chosen, the model, a
+    /// backlog). Called between items, a few times a second at most.
+    fn report(&self, _report: &mut Report) {}
+    /// Called once after the last input; may emit what it still holds. Also called on the old
+    /// stage when it is rebuilt in place, so nothing it holds is lost.
     fn finish(&mut self, _out: &mut Emit<Self::Out>) -> Result<(), StageError> {
         Ok(())
     }
@@ -376,7 +441,22 @@ pub trait Sink: Sized + Send + 'static {
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
     /// Handle one input.
     fn consume(&mut self, input: Self::In) -> Result<(), StageError>;
-    /// Flush everything; called once after the last input.
+    /// Apply a new config in place, from the next item on. `cfg` passed every check; `changed`
+    /// names the fields that differ from the running config. Return
+    /// [`Reconfigure::Rebuild`] (the default) when the change needs a fresh stage, and an
+    /// error when the change cannot work at all (the stage keeps its old config).
+    fn reconfigure(
+        &mut self,
+        _cfg: &Self::Config,
+        _changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        Ok(Reconfigure::Rebuild)
+    }
+    /// What the stage reports about itself in its state (the decoder chosen, the model, a
+    /// backlog). Called between items, a few times a second at most.
+    fn report(&self, _report: &mut Report) {}
+    /// Flush everything; called once after the last input, and on the old stage when it is
+    /// rebuilt in place.
     fn finish(&mut self) -> Result<(), StageError> {
         Ok(())
     }

@@ -378,6 +378,7 @@ fn max_frames_limits_each_source() {
         loaded.spec,
         RunOptions {
             max_frames: Some(7),
+            ..RunOptions::default()
         },
     )
     .unwrap();

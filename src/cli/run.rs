@@ -30,6 +30,7 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
     };
     let options = RunOptions {
         max_frames: args.frames,
+        ..RunOptions::default()
     };
     let pipeline = match Pipeline::build(loaded.spec, options) {
         Ok(p) => p,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Invalid, Message, Meta, PortKind, Source, StageError, StageInfo,
-    StopSignal, Variant,
+    BuildCtx, BuildError, Invalid, Message, Meta, PortKind, Source, SourceEvent, StageError,
+    StageInfo, StopSignal, Variant,
 };
 use serde::Deserialize;
 
@@ -215,17 +215,28 @@ impl Source for FileSource {
 
     fn next(&mut self) -> Result<Option<Message>, StageError> {
         loop {
-            if self.ended || self.stop.is_stopped() {
-                return Ok(None);
+            match self.next_event()? {
+                SourceEvent::Item(m) => return Ok(Some(m)),
+                SourceEvent::Status(_) | SourceEvent::Idle => continue,
+                SourceEvent::End => return Ok(None),
             }
-            match self.running.pull(Duration::from_millis(200)) {
-                Pulled::Timeout => continue,
+        }
+    }
+
+    fn next_event(&mut self) -> Result<SourceEvent<Message>, StageError> {
+        loop {
+            if self.ended || self.stop.is_stopped() {
+                return Ok(SourceEvent::End);
+            }
+            match self.running.pull(media::PULL_TIMEOUT) {
+                // Back to the runtime, which answers commands between two pulls.
+                Pulled::Timeout => return Ok(SourceEvent::Idle),
                 Pulled::Eos if self.looping && self.seq > 0 => {
                     self.running.rewind().map_err(|e| e.into_stage(false))?;
                     self.pts_base = self.last_pts + 1;
                     tracing::debug!(file = %self.path.display(), "looping");
                 }
-                Pulled::Eos => return Ok(None),
+                Pulled::Eos => return Ok(SourceEvent::End),
                 Pulled::Error(e) => {
                     // A damaged file: what was decoded has gone out; count this and end the
                     // stream (other streams go on).
@@ -253,7 +264,7 @@ impl Source for FileSource {
                     match msg {
                         Ok(m) => {
                             self.seq += 1;
-                            return Ok(Some(m));
+                            return Ok(SourceEvent::Item(m));
                         }
                         Err(e) => return Err(e.into_stage(false)),
                     }

@@ -325,7 +325,7 @@ impl Source for RtspSource {
         loop {
             match self.next_event()? {
                 SourceEvent::Item(f) => return Ok(Some(f)),
-                SourceEvent::Status(_) => continue,
+                SourceEvent::Status(_) | SourceEvent::Idle => continue,
                 SourceEvent::End => return Ok(None),
             }
         }
@@ -363,8 +363,10 @@ impl Source for RtspSource {
             if let Some(at) = self.retry_at {
                 let left = at.saturating_duration_since(Instant::now());
                 if !left.is_zero() {
-                    std::thread::sleep(left.min(Duration::from_millis(100)));
-                    continue;
+                    // Waiting to reconnect: back to the runtime between short naps, so
+                    // commands are answered while the camera is away.
+                    std::thread::sleep(left.min(media::PULL_TIMEOUT));
+                    return Ok(SourceEvent::Idle);
                 }
                 self.retry_at = None;
             }
@@ -372,7 +374,7 @@ impl Source for RtspSource {
                 self.connect();
                 continue;
             };
-            match running.pull(Duration::from_millis(100)) {
+            match running.pull(media::PULL_TIMEOUT) {
                 Pulled::Sample(sample) => {
                     self.last_activity = Instant::now();
                     let pts = self.pts_base + media::sample_pts_ns(&sample).unwrap_or(0);
@@ -404,6 +406,8 @@ impl Source for RtspSource {
                             Some(format!("no frame for {} ms", silent.as_millis())),
                         );
                         self.reconnect("stalled".into());
+                    } else {
+                        return Ok(SourceEvent::Idle);
                     }
                 }
                 Pulled::Eos => self.reconnect("the server ended the stream".into()),

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal, Variant,
+    BuildCtx, BuildError, Frame, Invalid, Meta, Source, SourceEvent, StageError, StageInfo, StopSignal,
+    Variant,
 };
 use gstreamer as gst;
 use serde::Deserialize;
@@ -159,21 +159,30 @@ impl Source for V4l2Source {
 
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
         loop {
-            if self.stop.is_stopped() {
-                return Ok(None);
+            match self.next_event()? {
+                SourceEvent::Item(f) => return Ok(Some(f)),
+                SourceEvent::Status(_) | SourceEvent::Idle => continue,
+                SourceEvent::End => return Ok(None),
             }
-            match self.running.pull(Duration::from_millis(200)) {
-                Pulled::Timeout => continue,
-                Pulled::Eos => return Ok(None),
-                Pulled::Error(e) => return Err(e.into_stage(true)),
-                Pulled::Sample(s) => {
-                    let pts = media::sample_pts_ns(&s).unwrap_or(0);
-                    let meta = Meta::now(self.stream.clone(), self.seq, pts);
-                    self.seq += 1;
-                    return media::sample_to_frame(&s, meta, self.format.pixel_format())
-                        .map(Some)
-                        .map_err(|e| e.into_stage(false));
-                }
+        }
+    }
+
+    fn next_event(&mut self) -> Result<SourceEvent<Frame>, StageError> {
+        if self.stop.is_stopped() {
+            return Ok(SourceEvent::End);
+        }
+        match self.running.pull(media::PULL_TIMEOUT) {
+            // Back to the runtime, which answers commands between two pulls.
+            Pulled::Timeout => Ok(SourceEvent::Idle),
+            Pulled::Eos => Ok(SourceEvent::End),
+            Pulled::Error(e) => Err(e.into_stage(true)),
+            Pulled::Sample(s) => {
+                let pts = media::sample_pts_ns(&s).unwrap_or(0);
+                let meta = Meta::now(self.stream.clone(), self.seq, pts);
+                self.seq += 1;
+                media::sample_to_frame(&s, meta, self.format.pixel_format())
+                    .map(SourceEvent::Item)
+                    .map_err(|e| e.into_stage(false))
             }
         }
     }

@@ -227,6 +227,11 @@ pub struct Running {
     playing: bool,
 }
 
+/// How long a media source waits for a sample before handing control back to the runtime
+/// (which answers the stage's commands between two pulls): a command to a capture stage waits
+/// at most this long, plus the conversion of one frame.
+pub const PULL_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// What one pull from a [`Running`] pipeline gave.
 pub enum Pulled {
     /// A sample (a frame or a packet).
@@ -495,7 +500,7 @@ impl Running {
         Ok(())
     }
 
-    /// Wait up to `timeout` for the next sample.
+    /// Wait up to `timeout` for the next sample (sources pass [`PULL_TIMEOUT`]).
     pub fn pull(&mut self, timeout: Duration) -> Pulled {
         if let Err(e) = self.play() {
             return Pulled::Error(e);

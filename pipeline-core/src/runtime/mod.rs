@@ -14,25 +14,44 @@
 //! * A `Transient` error is counted, logged at most once a second per stage, and the item is
 //!   skipped. A `Fatal` error records the failing stage, stops the sources, and the failing
 //!   stage keeps draining (and discarding) its queue so nothing upstream blocks forever.
+//! * Control: every stage has a [`StageHandle`] ([`Pipeline::stage`], [`RunHandle::stage`]);
+//!   its thread waits on data and commands together (see [`crate::control`]).
 
+mod commands;
+mod edge;
+mod worker;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flume::{Receiver, Sender, TryRecvError, TrySendError};
-use prometheus::IntCounter;
+use flume::{Receiver, Sender};
 
-use crate::config::{PipelineSpec, QueuePolicy, QueueSpec};
+use crate::config::{PipelineSpec, QueuePolicy, QueueSpec, StageSchema};
+use crate::control::{Command, Shared, StageHandle, StageState};
 use crate::message::Message;
-use crate::metrics::{MetricsError, MetricsSnapshot, PipelineMetrics, StageMetrics};
+use crate::metrics::{MetricsError, MetricsSnapshot, PipelineMetrics};
 use crate::registry::{BuiltStage, Role};
+use crate::services::Services;
 use crate::stage::{BuildCtx, BuildError, BuildPurpose, Notes, StageError, StopSignal};
+use edge::{EdgeSender, RateLimitedLog};
+use worker::{Control, Worker};
+
+/// A stage inside one call for this long is reported [`crate::Lifecycle::Stalled`], unless
+/// [`RunOptions::stall_after`] says otherwise.
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(10);
 
 /// Options for one run.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Stop each source after this many items (`--frames N`).
     pub max_frames: Option<u64>,
+    /// Typed values offered to every stage's `build` (see [`Services`]).
+    pub services: Services,
+    /// How long one stage call may take before the stage is reported stalled (default
+    /// [`DEFAULT_STALL_AFTER`]).
+    pub stall_after: Option<Duration>,
 }
 
 /// The stage that stopped the pipeline, and why.
@@ -60,6 +79,14 @@ pub enum RuntimeError {
     /// `subscribe` named a stage the pipeline does not have, or one with no output.
     #[error("cannot subscribe to `{0}`: no stage with that id produces output")]
     NoSuchOutput(String),
+    /// `stage` named a stage the pipeline does not have.
+    #[error("no stage `{id}` in this pipeline (stages: {known})")]
+    NoSuchStage {
+        /// The id asked for.
+        id: String,
+        /// The ids there are, comma-separated.
+        known: String,
+    },
     /// A thread could not be started.
     #[error("cannot start a thread for stage `{stage}`: {source}")]
     Spawn {
@@ -80,6 +107,11 @@ struct Node {
     inputs: Vec<usize>,
     queue: QueueSpec,
     stage: BuiltStage,
+    handle: StageHandle,
+    commands: Receiver<Command>,
+    schema: StageSchema,
+    config: toml::Table,
+    ctx: BuildCtx,
 }
 
 /// A subscriber's edge: stage index, subscriber name, its queue, and the reader end for
@@ -116,6 +148,7 @@ impl Pipeline {
         let metrics = Arc::new(PipelineMetrics::new(&spec.name)?);
         let stop = StopSignal::new();
         let notes = Notes::default();
+        let stall_after = options.stall_after.unwrap_or(DEFAULT_STALL_AFTER);
         let ids: Vec<String> = spec.stages.iter().map(|s| s.id.clone()).collect();
         let mut expected: Option<u64> = Some(0);
         let mut nodes = Vec::with_capacity(spec.stages.len());
@@ -127,7 +160,22 @@ impl Pipeline {
                 };
                 expected = expected.zip(len).map(|(a, b)| a + b);
             }
-            let ctx = build_ctx(&spec, &st.id, &stop, BuildPurpose::Run, &notes);
+            let ctx = build_ctx(
+                &spec,
+                &st.id,
+                &stop,
+                BuildPurpose::Run,
+                &notes,
+                &options.services,
+            );
+            let m = metrics.stage(&st.id);
+            let shared = Arc::new(Shared::new(
+                st.id.as_str().into(),
+                stall_after,
+                m.items_in,
+                m.items_out,
+            ));
+            let (tx, commands) = flume::unbounded();
             let stage = st
                 .configured
                 .build(&ctx)
@@ -147,6 +195,14 @@ impl Pipeline {
                 inputs,
                 queue: st.queue,
                 stage,
+                handle: StageHandle {
+                    shared,
+                    commands: tx,
+                },
+                commands,
+                schema: st.schema,
+                config: st.config,
+                ctx,
             });
         }
         Ok(Pipeline {
@@ -190,6 +246,12 @@ impl Pipeline {
     /// The metrics this run records into.
     pub fn metrics(&self) -> Arc<PipelineMetrics> {
         self.metrics.clone()
+    }
+
+    /// The handle of stage `id`. Commands sent before [`Pipeline::start`] wait for the
+    /// stage's thread.
+    pub fn stage(&self, id: &str) -> Result<StageHandle, RuntimeError> {
+        find_stage(self.nodes.iter().map(|n| &n.handle), id)
     }
 
     /// Fires to stop the run early (as Ctrl-C does).
@@ -249,6 +311,7 @@ impl Pipeline {
             queues.into_iter().map(|q| q.map(|(_, rx)| rx)).collect();
 
         let mut threads = Vec::with_capacity(nodes.len());
+        let handles: Vec<StageHandle> = nodes.iter().map(|n| n.handle.clone()).collect();
         for ((node, outs), rx) in nodes.into_iter().zip(outputs).zip(receivers) {
             let worker = Worker {
                 id: node.id.clone(),
@@ -258,17 +321,31 @@ impl Pipeline {
                 stop: stop.clone(),
                 failure: failure.clone(),
                 log: RateLimitedLog::default(),
+                ctl: Control {
+                    commands: node.commands,
+                    _keep: node.handle.commands.clone(),
+                    shared: node.handle.shared.clone(),
+                    schema: node.schema,
+                    config: node.config,
+                    ctx: node.ctx,
+                    last_seq: HashMap::new(),
+                    last_refresh: Instant::now(),
+                },
+                failed: false,
             };
             let max = options.max_frames;
             let thread_name: String = format!("ef-{}", node.id).chars().take(15).collect();
             let handle = std::thread::Builder::new()
                 .name(thread_name)
                 .spawn(move || match (node.stage, rx) {
-                    (BuiltStage::Source(s), _) => worker.run_source(s, max),
-                    (BuiltStage::Transform(t), Some(rx)) => worker.run_transform(t, rx),
-                    (BuiltStage::Sink(k), Some(rx)) => worker.run_sink(k, rx),
+                    (s @ BuiltStage::Source(_), _) => worker.run_source(s, max),
+                    (t @ BuiltStage::Transform(_), Some(rx)) => worker.run_transform(t, rx),
+                    (k @ BuiltStage::Sink(_), Some(rx)) => worker.run_sink(k, rx),
                     // A checked spec gives every transform and sink inputs.
-                    (_, None) => worker.fail(StageError::fatal("stage has no input queue")),
+                    (_, None) => {
+                        let mut worker = worker;
+                        worker.fail(StageError::fatal("stage has no input queue"));
+                    }
                 })
                 .map_err(|source| RuntimeError::Spawn {
                     stage: node.id.to_string(),
@@ -279,6 +356,7 @@ impl Pipeline {
         tracing::info!(stages = threads.len(), "pipeline started");
         Ok(RunHandle {
             threads,
+            handles,
             metrics,
             stop,
             failure,
@@ -294,6 +372,7 @@ impl Pipeline {
 /// A running pipeline.
 pub struct RunHandle {
     threads: Vec<JoinHandle<()>>,
+    handles: Vec<StageHandle>,
     metrics: Arc<PipelineMetrics>,
     stop: StopSignal,
     failure: Arc<Mutex<Option<StageFailure>>>,
@@ -326,6 +405,21 @@ impl RunHandle {
         self.metrics.clone()
     }
 
+    /// The handle of stage `id`: its state, and commands to it (see [`crate::control`]).
+    pub fn stage(&self, id: &str) -> Result<StageHandle, RuntimeError> {
+        find_stage(self.handles.iter(), id)
+    }
+
+    /// Every stage's handle, in file order.
+    pub fn stages(&self) -> &[StageHandle] {
+        &self.handles
+    }
+
+    /// Every stage's state now, in file order (without waiting for any stage).
+    pub fn states(&self) -> Vec<StageState> {
+        self.handles.iter().map(StageHandle::state).collect()
+    }
+
     /// Whether every stage thread has ended.
     pub fn is_finished(&self) -> bool {
         self.threads.iter().all(JoinHandle::is_finished)
@@ -354,217 +448,22 @@ impl RunHandle {
     }
 }
 
-struct EdgeSender {
-    tx: Sender<Message>,
-    /// For `drop_oldest` edges: the reader's end, to pop the oldest item.
-    oldest: Option<Receiver<Message>>,
-    dropped: IntCounter,
-}
-
-impl EdgeSender {
-    /// Send one message; `false` when the reader is gone.
-    fn send(&self, mut msg: Message) -> bool {
-        match &self.oldest {
-            None => self.tx.send(msg).is_ok(),
-            Some(rx) => loop {
-                match self.tx.try_send(msg) {
-                    Ok(()) => return true,
-                    Err(TrySendError::Disconnected(_)) => return false,
-                    Err(TrySendError::Full(m)) => {
-                        msg = m;
-                        match rx.try_recv() {
-                            Ok(_) => self.dropped.inc(),
-                            Err(TryRecvError::Empty) => {}
-                            Err(TryRecvError::Disconnected) => return false,
-                        }
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// Logs a stage's transient errors at most once a second, with the number suppressed.
-#[derive(Default)]
-struct RateLimitedLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedLog {
-    /// Log `err` unless one was logged less than a second before `now`; `true` if logged.
-    fn transient(&mut self, stage: &str, err: &StageError, now: Instant) -> bool {
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            self.suppressed += 1;
-            return false;
-        }
-        tracing::warn!(
-            stage,
-            suppressed = self.suppressed,
-            "transient error, item skipped: {err}"
-        );
-        self.last = Some(now);
-        self.suppressed = 0;
-        true
-    }
-}
-
-struct Worker {
-    id: Arc<str>,
-    outputs: Vec<EdgeSender>,
-    metrics: StageMetrics,
-    pipeline: Arc<PipelineMetrics>,
-    stop: StopSignal,
-    failure: Arc<Mutex<Option<StageFailure>>>,
-    log: RateLimitedLog,
-}
-
-impl Worker {
-    fn emit(&self, msg: Message) {
-        self.metrics.items_out.inc();
-        self.forward(msg);
-    }
-
-    /// Send to every reader without counting it as an output (status reports).
-    fn forward(&self, msg: Message) {
-        let Some((last, rest)) = self.outputs.split_last() else {
-            return;
-        };
-        for out in rest {
-            out.send(msg.clone());
-        }
-        last.send(msg);
-    }
-
-    /// Handle a stage error; `true` when it was fatal.
-    fn handle(&mut self, err: StageError) -> bool {
-        if err.is_fatal() {
-            self.fail(err);
-            true
-        } else {
-            self.metrics.transient_errors.inc();
-            self.log.transient(&self.id, &err, Instant::now());
-            false
-        }
-    }
-
-    fn fail(&self, err: StageError) {
-        self.metrics.fatal_errors.inc();
-        tracing::error!(
-            stage = &*self.id,
-            "fatal error, stopping the pipeline: {err}"
-        );
-        let mut f = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
-        if f.is_none() {
-            *f = Some(StageFailure {
-                stage: self.id.to_string(),
-                cause: err.to_string(),
-            });
-        }
-        self.stop.stop();
-    }
-
-    fn run_source(mut self, mut src: Box<dyn crate::registry::DynSource>, max: Option<u64>) {
-        let mut produced = 0u64;
-        while !self.stop.is_stopped() && max.is_none_or(|m| produced < m) {
-            let t = Instant::now();
-            let r = src.next();
-            self.metrics.observe_latency(t.elapsed());
-            match r {
-                Ok(Some(msg @ Message::Status(_))) => self.forward(msg),
-                Ok(Some(msg)) => {
-                    produced += 1;
-                    self.pipeline.count_frame();
-                    self.emit(msg);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if self.handle(e) {
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some(status) = src.closing() {
-            self.forward(status);
-        }
-        if let Err(e) = src.finish() {
-            self.handle(e);
-        }
-        tracing::debug!(stage = &*self.id, produced, "source finished");
-    }
-
-    fn run_transform(
-        mut self,
-        mut t: Box<dyn crate::registry::DynTransform>,
-        rx: Receiver<Message>,
-    ) {
-        let mut out = Vec::new();
-        let mut failed = false;
-        while let Ok(msg) = rx.recv() {
-            self.metrics.queue_depth.set(rx.len() as i64);
-            if failed {
-                continue; // drain so upstream never blocks on a dead stage
-            }
-            if let Message::Status(_) = msg {
-                self.forward(msg);
-                continue;
-            }
-            self.metrics.items_in.inc();
-            let start = Instant::now();
-            let r = t.process(msg, &mut out);
-            self.metrics.observe_latency(start.elapsed());
-            for m in out.drain(..) {
-                self.emit(m);
-            }
-            if let Err(e) = r {
-                failed = self.handle(e);
-            }
-        }
-        if !failed {
-            let r = t.finish(&mut out);
-            for m in out.drain(..) {
-                self.emit(m);
-            }
-            if let Err(e) = r {
-                self.handle(e);
-            }
-        }
-        self.metrics.queue_depth.set(0);
-    }
-
-    fn run_sink(mut self, mut k: Box<dyn crate::registry::DynSink>, rx: Receiver<Message>) {
-        let mut failed = false;
-        while let Ok(msg) = rx.recv() {
-            self.metrics.queue_depth.set(rx.len() as i64);
-            if failed {
-                continue;
-            }
-            if let Message::Status(_) = msg {
-                if let Err(e) = k.consume(msg) {
-                    failed = self.handle(e);
-                }
-                continue;
-            }
-            self.metrics.items_in.inc();
-            let captured = msg.meta().captured_at;
-            let start = Instant::now();
-            let r = k.consume(msg);
-            self.metrics.observe_latency(start.elapsed());
-            match r {
-                Ok(()) => self.pipeline.observe_e2e(&self.id, captured.elapsed()),
-                Err(e) => failed = self.handle(e),
-            }
-        }
-        // Flush even after a failure elsewhere: what was accepted must reach its destination.
-        if let Err(e) = k.finish() {
-            self.handle(e);
-        }
-        self.metrics.queue_depth.set(0);
-    }
+fn find_stage<'a>(
+    mut handles: impl Iterator<Item = &'a StageHandle> + Clone,
+    id: &str,
+) -> Result<StageHandle, RuntimeError> {
+    handles
+        .clone()
+        .find(|h| h.id() == id)
+        .cloned()
+        .ok_or_else(|| RuntimeError::NoSuchStage {
+            id: id.to_string(),
+            known: handles
+                .by_ref()
+                .map(|h| format!("`{}`", h.id()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// What stage `id` of `spec` is told when it is built.
@@ -574,6 +473,7 @@ fn build_ctx(
     stop: &StopSignal,
     purpose: BuildPurpose,
     notes: &Notes,
+    services: &Services,
 ) -> BuildCtx {
     BuildCtx {
         stage_id: id.into(),
@@ -583,6 +483,7 @@ fn build_ctx(
         stop: stop.clone(),
         purpose,
         notes: notes.clone(),
+        services: services.clone(),
     }
 }
 
@@ -597,12 +498,17 @@ pub struct CheckReport {
 
 /// Build every stage of a checked pipeline for checking (`BuildPurpose::Check`) and close it
 /// again (`validate --deep`).
-pub fn check_build(mut spec: PipelineSpec) -> CheckReport {
+pub fn check_build(spec: PipelineSpec) -> CheckReport {
+    check_build_with(spec, &Services::default())
+}
+
+/// [`check_build`] with the services a run would offer.
+pub fn check_build_with(mut spec: PipelineSpec, services: &Services) -> CheckReport {
     let stop = StopSignal::new();
     let notes = Notes::default();
     let mut failures = Vec::new();
     for st in std::mem::take(&mut spec.stages) {
-        let ctx = build_ctx(&spec, &st.id, &stop, BuildPurpose::Check, &notes);
+        let ctx = build_ctx(&spec, &st.id, &stop, BuildPurpose::Check, &notes, services);
         if let Err(error) = st.configured.build(&ctx) {
             failures.push(RuntimeError::Build {
                 stage: st.id,
@@ -613,24 +519,5 @@ pub fn check_build(mut spec: PipelineSpec) -> CheckReport {
     CheckReport {
         failures,
         notes: notes.all(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transient_errors_are_logged_at_most_once_a_second() {
-        let mut log = RateLimitedLog::default();
-        let err = StageError::transient("bad frame");
-        let t0 = Instant::now();
-        assert!(log.transient("s", &err, t0));
-        for ms in [1, 10, 500, 999] {
-            assert!(!log.transient("s", &err, t0 + Duration::from_millis(ms)));
-        }
-        assert_eq!(log.suppressed, 4);
-        assert!(log.transient("s", &err, t0 + Duration::from_millis(1000)));
-        assert_eq!(log.suppressed, 0);
     }
 }

@@ -1,0 +1,240 @@
+//! A running stage's new config: a TOML fragment of the stage's own table (`zones = [...]`,
+//! `score_threshold = 0.4`) merged over its running config and checked by exactly the
+//! loader's checks ([`super::stage::check_config`]).
+//!
+//! The diagnostics' source is the fragment followed by the rest of the running config, each
+//! parsed on its own: problems with keys of the fragment point into the fragment at the very
+//! positions the caller wrote them; a problem that comes from a kept key (a polygon that no
+//! longer fits a new `frame_size`) points at that key in the listing of the running config.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeArray, DeTable, DeValue};
+
+use super::parse::{AsRefStr, report_parse_errors};
+use super::stage::{StageSchema, check_config};
+use super::{Diagnostic, Diagnostics};
+use crate::registry::ConfiguredStage;
+
+/// A change to a running stage's config: a TOML fragment of the stage's own table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fragment {
+    /// TOML text, e.g. `score_threshold = 0.4`.
+    Text(String),
+    /// A table built in Rust (or converted from JSON).
+    Table(toml::Table),
+}
+
+impl From<&str> for Fragment {
+    fn from(s: &str) -> Self {
+        Fragment::Text(s.to_string())
+    }
+}
+
+impl From<String> for Fragment {
+    fn from(s: String) -> Self {
+        Fragment::Text(s)
+    }
+}
+
+impl From<toml::Table> for Fragment {
+    fn from(t: toml::Table) -> Self {
+        Fragment::Table(t)
+    }
+}
+
+/// A JSON command could not become a TOML fragment.
+#[derive(Debug, thiserror::Error)]
+#[error("a config change must be a JSON object of the stage's fields: {0}")]
+pub struct JsonFragmentError(String);
+
+impl Fragment {
+    /// The fragment a JSON command carries (`{"score_threshold": 0.4}`): the same fields and
+    /// values as the TOML table. `null` has no TOML form and is refused.
+    pub fn from_json(value: &serde_json::Value) -> Result<Fragment, JsonFragmentError> {
+        if !value.is_object() {
+            return Err(JsonFragmentError(format!("got {value}")));
+        }
+        toml::Table::try_from(value)
+            .map(Fragment::Table)
+            .map_err(|e| JsonFragmentError(e.to_string()))
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Fragment::Text(s) => s.clone(),
+            Fragment::Table(t) => toml::to_string(t).unwrap_or_default(),
+        }
+    }
+}
+
+/// A fragment that passed every check, merged over the running config.
+pub struct CheckedFragment {
+    /// The typed new config, ready to hand to the stage or to build.
+    pub(crate) configured: Box<dyn ConfiguredStage>,
+    /// The whole new config as a table (the next fragment merges over this).
+    pub table: toml::Table,
+    /// Top-level fields whose value differs from the running config, in order.
+    pub changed: Vec<String>,
+}
+
+impl std::fmt::Debug for CheckedFragment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedFragment")
+            .field("table", &self.table)
+            .field("changed", &self.changed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Merge `fragment` over `running` (tables merge key by key, anything else is replaced) and
+/// check the result as the loader checks a stage's table. Every problem comes back at once.
+pub fn check_fragment(
+    schema: &StageSchema,
+    running: &toml::Table,
+    fragment: &Fragment,
+) -> Result<CheckedFragment, Diagnostics> {
+    let file_name = format!("<change to stage `{}`>", schema.id);
+    let text = fragment.text();
+    let (parsed, errors) = DeTable::parse_recoverable(&text);
+    if !errors.is_empty() {
+        let mut diags = Diagnostics::new(&file_name, &text);
+        report_parse_errors(&text, &errors, &mut diags);
+        return Err(diags);
+    }
+    let mut frag = parsed.into_inner();
+    let mut refused = Vec::new();
+    for key in schema.reserved_keys() {
+        if let Some((k, _)) = frag.remove_entry(key) {
+            refused.push((key, k.span()));
+        }
+    }
+
+    // The rest of the running config, listed after the fragment.
+    let rest = without(running, &frag);
+    let header = format!(
+        "\n\n# the rest of the running config of stage `{}`:\n",
+        schema.id
+    );
+    let rest_text = toml::to_string(&rest).unwrap_or_default();
+    let offset = text.len() + header.len();
+    let source = format!("{text}{header}{rest_text}");
+    let mut diags = Diagnostics::new(&file_name, &source);
+    for (key, span) in refused {
+        let what = if key == "type" || schema.variant.is_some_and(|(k, _)| k == key) {
+            "the stage's type"
+        } else {
+            "the graph"
+        };
+        diags.push(
+            Diagnostic::error(
+                format!("`{key}` of a running stage cannot change"),
+                Some(span),
+            )
+            .label(format!("`{key}` is part of {what}"))
+            .help("edit the pipeline file and restart the pipeline to change it"),
+        );
+    }
+    let (rest_parsed, rest_errors) = DeTable::parse_recoverable(&rest_text);
+    if !rest_errors.is_empty() {
+        // The running config was rendered by us; it always parses.
+        diags.push(Diagnostic::error(
+            "the running config could not be listed",
+            None,
+        ));
+        return Err(diags);
+    }
+    let mut merged = frag;
+    merge(&mut merged, shift_table(rest_parsed.into_inner(), offset));
+    let whole: Range<usize> = 0..text.len();
+    let checked = check_config(schema, merged, whole.clone(), whole, &mut diags);
+    match checked {
+        Some(c) if c.valid && !diags.has_errors() => {
+            let changed = c
+                .table
+                .iter()
+                .filter(|(k, v)| running.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .chain(
+                    running
+                        .keys()
+                        .filter(|k| !c.table.contains_key(*k))
+                        .cloned(),
+                )
+                .collect();
+            Ok(CheckedFragment {
+                configured: c.configured,
+                table: c.table,
+                changed,
+            })
+        }
+        _ => Err(diags),
+    }
+}
+
+/// `running` without what `fragment` sets (tables that both have lose only the keys the
+/// fragment sets).
+fn without(running: &toml::Table, fragment: &DeTable<'_>) -> toml::Table {
+    let mut rest = toml::Table::new();
+    for (k, v) in running {
+        match (fragment.get(k.as_str()).map(Spanned::get_ref), v) {
+            (None, _) => {
+                rest.insert(k.clone(), v.clone());
+            }
+            (Some(DeValue::Table(f)), toml::Value::Table(t)) => {
+                let inner = without(t, f);
+                if !inner.is_empty() {
+                    rest.insert(k.clone(), toml::Value::Table(inner));
+                }
+            }
+            (Some(_), _) => {}
+        }
+    }
+    rest
+}
+
+/// Put what `from` has and `into` lacks into `into`, table by table.
+fn merge<'a>(into: &mut DeTable<'a>, from: DeTable<'a>) {
+    for (k, v) in from {
+        let key = k.get_ref().as_ref_str().to_string();
+        match into.get_mut(key.as_str()) {
+            None => {
+                into.insert(k, v);
+            }
+            Some(existing) => {
+                if let (DeValue::Table(a), DeValue::Table(b)) = (existing.get_mut(), v.into_inner())
+                {
+                    merge(a, b);
+                }
+            }
+        }
+    }
+}
+
+fn shift_table(t: DeTable<'_>, by: usize) -> DeTable<'_> {
+    t.into_iter()
+        .map(|(k, v)| (shift_span(k, by), shift(v, by)))
+        .collect()
+}
+
+fn shift_span<T>(s: Spanned<T>, by: usize) -> Spanned<T> {
+    let span = s.span();
+    Spanned::new(span.start + by..span.end + by, s.into_inner())
+}
+
+fn shift(v: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
+    let span = v.span();
+    let value = match v.into_inner() {
+        DeValue::Table(t) => DeValue::Table(shift_table(t, by)),
+        DeValue::Array(a) => {
+            let mut out = DeArray::new();
+            for item in a.iter() {
+                out.push(shift(item.clone(), by));
+            }
+            DeValue::Array(out)
+        }
+        other => other,
+    };
+    Spanned::new(span.start + by..span.end + by, value)
+}
