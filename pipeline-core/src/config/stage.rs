@@ -114,11 +114,11 @@ impl StageSchema {
     /// Keys of the stage's table that belong to the loader and the runtime, not to its config.
     pub(crate) fn reserved_keys(&self) -> Vec<&'static str> {
         let mut keys = vec!["type"];
-        if let Some((k, _)) = self.variant {
-            keys.push(k);
-        }
         if self.factory.role() != Role::Source {
             keys.extend(["inputs", "queue"]);
+        }
+        if let Some((k, _)) = self.variant {
+            keys.push(k);
         }
         keys
     }

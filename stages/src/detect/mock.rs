@@ -4,8 +4,8 @@
 
 use edgeflow_backend_mock::{MockDetector, PALETTE};
 use edgeflow_core::{
-    BuildCtx, BuildError, Detections, Emit, Frame, Invalid, StageError, StageInfo, Transform,
-    Variant,
+    BuildCtx, BuildError, Changed, Detections, Emit, Frame, Invalid, Reconfigure, Report,
+    StageError, StageInfo, Transform, Variant,
 };
 use serde::Deserialize;
 
@@ -109,20 +109,31 @@ impl Transform for MockDetect {
 
     fn build(cfg: Self::Config, _ctx: &BuildCtx) -> Result<Self, BuildError> {
         Self::validate(&cfg).map_err(|e| BuildError::new(e.to_string()))?;
-        let keep = PALETTE
-            .iter()
-            .map(|(l, _)| {
-                cfg.classes
-                    .as_ref()
-                    .is_none_or(|c| c.iter().any(|x| x == l))
-            })
-            .collect();
-        Ok(MockDetect {
+        let mut stage = MockDetect {
             detector: MockDetector::new(),
-            keep,
-            threshold: cfg.score_threshold,
-            every: u64::from(cfg.every_nth_frame),
-        })
+            keep: Vec::new(),
+            threshold: 0.0,
+            every: 1,
+        };
+        stage.apply(&cfg);
+        Ok(stage)
+    }
+
+    /// Every field applies in place: there is no model to reload.
+    fn reconfigure(
+        &mut self,
+        cfg: &MockDetectConfig,
+        _changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        self.apply(cfg);
+        Ok(Reconfigure::Applied)
+    }
+
+    fn report(&self, report: &mut Report) {
+        report
+            .set("backend", "mock")
+            .set("score_threshold", f64::from(self.threshold))
+            .set("every_nth_frame", self.every);
     }
 
     fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
@@ -145,6 +156,21 @@ impl Transform for MockDetect {
             meta: frame.meta,
         });
         Ok(())
+    }
+}
+
+impl MockDetect {
+    fn apply(&mut self, cfg: &MockDetectConfig) {
+        self.keep = PALETTE
+            .iter()
+            .map(|(l, _)| {
+                cfg.classes
+                    .as_ref()
+                    .is_none_or(|c| c.iter().any(|x| x == l))
+            })
+            .collect();
+        self.threshold = cfg.score_threshold;
+        self.every = u64::from(cfg.every_nth_frame);
     }
 }
 

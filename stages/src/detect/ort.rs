@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use edgeflow_backend::{Backend, Tensor};
 use edgeflow_backend_ort::{Optimization, OrtBackend, OrtOptions};
 use edgeflow_core::{
-    BBox, BuildCtx, BuildError, Detection, Detections, Emit, Frame, Invalid, StageError, StageInfo,
-    Transform, Variant,
+    BBox, BuildCtx, BuildError, Changed, Detection, Detections, Emit, Frame, Invalid, Reconfigure,
+    Report, StageError, StageInfo, Transform, Variant,
 };
 use fast_image_resize::Resizer;
 use serde::Deserialize;
@@ -124,6 +124,8 @@ pub struct OrtDetectConfig {
 
 /// The ONNX Runtime detect stage.
 pub struct OrtDetect {
+    model: PathBuf,
+    family: Family,
     backend: OrtBackend,
     contract: Contract,
     labels: Vec<std::sync::Arc<str>>,
@@ -153,6 +155,40 @@ fn read_labels(path: &Path) -> Result<Vec<String>, BuildError> {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(String::from)
+        .collect())
+}
+
+fn default_nms_iou(family: Family) -> f32 {
+    match family {
+        Family::Yolo => 0.45,
+        Family::Blazeface => 0.3,
+    }
+}
+
+/// Which of the model's labels pass `classes` (all when `None`); a class the model does not
+/// know is an error that lists the labels.
+fn class_filter(labels: &[String], classes: Option<&[String]>) -> Result<Vec<bool>, BuildError> {
+    if let Some(classes) = classes {
+        for c in classes {
+            if !labels.contains(c) {
+                return Err(BuildError::new(format!(
+                    "`classes` names `{c}`, which is not in the model's labels"
+                ))
+                .with_help(format!(
+                    "labels include: {}",
+                    labels
+                        .iter()
+                        .take(12)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    Ok(labels
+        .iter()
+        .map(|l| classes.is_none_or(|c| c.contains(l)))
         .collect())
 }
 
@@ -214,24 +250,7 @@ impl Transform for OrtDetect {
             (None, Family::Blazeface) => vec!["face".to_string()],
             (None, Family::Yolo) => return Err(BuildError::new("family `yolo` needs `labels`")),
         };
-        if let Some(classes) = &cfg.classes {
-            for c in classes {
-                if !labels.contains(c) {
-                    return Err(BuildError::new(format!(
-                        "`classes` names `{c}`, which is not in the model's labels"
-                    ))
-                    .with_help(format!(
-                        "labels include: {}",
-                        labels
-                            .iter()
-                            .take(12)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-            }
-        }
+        let keep = class_filter(&labels, cfg.classes.as_deref())?;
         let model = PathBuf::from(&cfg.model);
         if !model.is_file() {
             return Err(BuildError::new(format!("no such model file: {}", model.display()))
@@ -287,16 +306,11 @@ impl Transform for OrtDetect {
             contract.height,
             labels.len()
         ));
-        let keep = labels
-            .iter()
-            .map(|l| cfg.classes.as_ref().is_none_or(|c| c.contains(l)))
-            .collect();
         Ok(OrtDetect {
+            model,
+            family: cfg.family,
             backend,
-            nms_iou: cfg.nms_iou.unwrap_or(match cfg.family {
-                Family::Yolo => 0.45,
-                Family::Blazeface => 0.3,
-            }),
+            nms_iou: cfg.nms_iou.unwrap_or(default_nms_iou(cfg.family)),
             contract,
             labels: labels.into_iter().map(Into::into).collect(),
             keep,
@@ -309,6 +323,42 @@ impl Transform for OrtDetect {
             batch: cfg.batch,
             pending: Vec::new(),
         })
+    }
+
+    /// The filters after the model apply in place (score threshold, classes, NMS overlap,
+    /// maximum detections, frame sampling); anything else reloads the model.
+    fn reconfigure(
+        &mut self,
+        cfg: &OrtDetectConfig,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        const IN_PLACE: [&str; 5] = [
+            "score_threshold",
+            "classes",
+            "every_nth_frame",
+            "nms_iou",
+            "max_detections",
+        ];
+        if !changed.only(&IN_PLACE) {
+            return Ok(Reconfigure::Rebuild);
+        }
+        let labels: Vec<String> = self.labels.iter().map(|l| l.to_string()).collect();
+        self.keep = class_filter(&labels, cfg.classes.as_deref())?;
+        self.threshold = cfg.score_threshold;
+        self.every = u64::from(cfg.every_nth_frame);
+        self.max = cfg.max_detections;
+        self.nms_iou = cfg.nms_iou.unwrap_or(default_nms_iou(self.family));
+        Ok(Reconfigure::Applied)
+    }
+
+    fn report(&self, report: &mut Report) {
+        report
+            .set("backend", "ort")
+            .set("model", self.model.display().to_string())
+            .set("family", self.family.name())
+            .set("score_threshold", f64::from(self.threshold))
+            .set("every_nth_frame", self.every)
+            .set("batch", self.batch as u64);
     }
 
     fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant};
 use serde::Deserialize;
 
 /// Registry entry.
@@ -255,6 +255,18 @@ impl Sink for JsonLines {
             device_id: ctx.device_id.to_string(),
             written: 0,
         })
+    }
+
+    fn report(&self, report: &mut Report) {
+        match &self.spooled {
+            Some(sp) => sp.report(report),
+            None => {
+                report.set("sink", "jsonl");
+            }
+        }
+        report
+            .set("path", self.target.as_str())
+            .set("events_written", self.written);
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {

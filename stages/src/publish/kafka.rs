@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError, StageInfo, Variant};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
@@ -577,6 +577,21 @@ impl Sink for KafkaSink {
             inner,
             topic: cfg.topic,
         })
+    }
+
+    /// `topic` applies in place, from the next event on; anything else opens the connection
+    /// anew (events wait in the spool meanwhile).
+    fn reconfigure(&mut self, cfg: &Self::Config, changed: &Changed<'_>) -> Result<Reconfigure, BuildError> {
+        if !changed.only(&["topic"]) {
+            return Ok(Reconfigure::Rebuild);
+        }
+        self.topic = cfg.topic.clone();
+        Ok(Reconfigure::Applied)
+    }
+
+    fn report(&self, report: &mut Report) {
+        self.inner.report(report);
+        report.set("topic", self.topic.as_str());
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {

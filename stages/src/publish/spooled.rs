@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BuildCtx, BuildError, Message, StageError};
+use edgeflow_core::{BuildCtx, BuildError, Message, Report, StageError};
 use serde_json::Value;
 
 use super::select::{PublishMode, Selector};
@@ -115,6 +115,14 @@ impl Spooled {
                 .map_err(StageError::fatal)?;
         }
         Ok(())
+    }
+
+    /// The spool's backlog and drops, for the stage's state.
+    pub(crate) fn report(&self, report: &mut Report) {
+        report
+            .set("sink", self.name)
+            .set("spool_pending", self.spool.len() as u64)
+            .set("spool_dropped", self.spool.dropped());
     }
 
     /// Last summaries, then wait up to the drain timeout for the broker, then stop the sender.

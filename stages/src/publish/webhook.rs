@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant};
 use serde::Deserialize;
 
 use super::spool::Spool;
@@ -187,6 +187,10 @@ impl Sink for Webhook {
             move |spool, stop| send_loop(&cfg2, tls, spool, stop, &r, &stage),
         )?;
         Ok(Webhook { inner, rejected })
+    }
+
+    fn report(&self, report: &mut Report) {
+        self.inner.report(report);
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {

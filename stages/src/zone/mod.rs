@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Emit, Invalid, StageError, StageInfo, Tracks, Transform, ZoneEvent,
-    ZoneEventKind, ZoneEvents,
+    BuildCtx, BuildError, Changed, Emit, Invalid, Reconfigure, Report, StageError, StageInfo,
+    Tracks, Transform, ZoneEvent, ZoneEventKind, ZoneEvents,
 };
 use serde::Deserialize;
 
@@ -156,13 +156,48 @@ fn allowed(classes: &Option<Vec<String>>, label: &str) -> bool {
 }
 
 impl Zones {
-    /// Replace the zones and lines while running (the control API calls this); the new
-    /// geometry is validated first, and every track starts afresh against it.
+    /// Replace the zones and lines, keeping the other options (see [`Zones::apply`]).
     pub fn replace(&mut self, zones: Vec<ZoneSpec>, lines: Vec<LineSpec>) -> Result<(), Invalid> {
-        self.geometry = Geometry::build(&zones, &lines, &self.cfg.defaults())?;
-        self.cfg.zones = zones;
-        self.cfg.lines = lines;
-        self.streams.clear();
+        let cfg = ZoneConfig {
+            zones,
+            lines,
+            ..self.cfg.clone()
+        };
+        self.apply(cfg)
+    }
+
+    /// Take a new config while running: the geometry is built (and checked) first, and
+    /// nothing changes when it is invalid. Each track keeps what it knew of a zone or line
+    /// whose id stays (a track inside a zone that moved is not entered again; it exits when
+    /// its anchor is outside the new polygon for `min_frames`); zones and lines with new ids
+    /// start empty; removed ones are forgotten without events.
+    pub fn apply(&mut self, cfg: ZoneConfig) -> Result<(), Invalid> {
+        let geometry = Geometry::build(&cfg.zones, &cfg.lines, &cfg.defaults())?;
+        let zones: Vec<Option<usize>> = geometry
+            .zones
+            .iter()
+            .map(|z| self.geometry.zones.iter().position(|o| o.id == z.id))
+            .collect();
+        let lines: Vec<Option<usize>> = geometry
+            .lines
+            .iter()
+            .map(|l| self.geometry.lines.iter().position(|o| o.id == l.id))
+            .collect();
+        fn carry<T: Clone + Default>(old: &[T], map: &[Option<usize>]) -> Vec<T> {
+            map.iter()
+                .map(|i| i.and_then(|i| old.get(i).cloned()).unwrap_or_default())
+                .collect()
+        }
+        for st in self.streams.values_mut() {
+            for memo in st.tracks.values_mut() {
+                memo.zones = carry(&memo.zones, &zones);
+                memo.lines = carry(&memo.lines, &lines);
+                memo.last_anchor = carry(&memo.last_anchor, &lines);
+            }
+            st.last_occupancy = carry(&st.last_occupancy, &zones);
+        }
+        self.geometry = geometry;
+        self.cfg = cfg;
         Ok(())
     }
 
@@ -222,6 +257,34 @@ impl Transform for Zones {
             cfg,
             streams: HashMap::new(),
         })
+    }
+
+    /// Every option applies in place (see [`Zones::apply`]).
+    fn reconfigure(
+        &mut self,
+        cfg: &ZoneConfig,
+        _changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        self.apply(cfg.clone())
+            .map_err(|e| BuildError::new(e.to_string()))?;
+        Ok(Reconfigure::Applied)
+    }
+
+    fn report(&self, report: &mut Report) {
+        let ids = |v: Vec<&str>| serde_json::Value::from(v);
+        report
+            .set(
+                "zones",
+                ids(self.geometry.zones.iter().map(|z| &*z.id).collect()),
+            )
+            .set(
+                "lines",
+                ids(self.geometry.lines.iter().map(|l| &*l.id).collect()),
+            )
+            .set(
+                "tracks",
+                self.streams.values().map(|s| s.tracks.len()).sum::<usize>() as u64,
+            );
     }
 
     fn process(&mut self, t: Tracks, out: &mut Emit<ZoneEvents>) -> Result<(), StageError> {
