@@ -1,11 +1,13 @@
 //! Embedding edgeflow in your own program: a pipeline from a TOML string, a stage type of your
-//! own, and the events read back in Rust.
+//! own, the events read back in Rust, and a change to a running stage.
 //!
 //! Run it with `cargo run --example embed`. It also runs in the tests (`tests/embed.rs`).
 
+use std::time::Duration;
+
 use edgeflow::{
-    BuildCtx, BuildError, Detections, Emit, Invalid, Message, Pipeline, QueuePolicy, RunOptions,
-    StageError, StageInfo, Transform,
+    BuildCtx, BuildError, Changed, Detections, Emit, Invalid, Message, Pipeline, QueuePolicy,
+    Reconfigure, RunOptions, StageError, StageInfo, Transform,
 };
 use serde::Deserialize;
 
@@ -44,6 +46,17 @@ impl Transform for MinArea {
         })
     }
 
+    /// `min_area` changes in place, from the next item on (the runtime has checked the new
+    /// config with `validate` already).
+    fn reconfigure(
+        &mut self,
+        cfg: &MinAreaConfig,
+        _changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        self.min_area = cfg.min_area;
+        Ok(Reconfigure::Applied)
+    }
+
     fn process(&mut self, mut d: Detections, out: &mut Emit<Detections>) -> Result<(), StageError> {
         d.detections
             .retain(|x| x.bbox.width * x.bbox.height >= self.min_area);
@@ -63,6 +76,8 @@ width = 320
 height = 240
 count = 50
 objects = 5
+realtime = true   # 50 frames a second, so the change below lands mid-stream
+fps = 50
 
 [stages.det]
 type = "detect"
@@ -88,6 +103,10 @@ pub struct Seen {
     pub messages: usize,
     /// Objects kept by the custom stage, over all frames.
     pub objects: usize,
+    /// The last frame `big` handled with the old `min_area`.
+    pub changed_after: u64,
+    /// Objects kept after the change (none is half the frame).
+    pub objects_after_change: usize,
 }
 
 /// Build, run and read the pipeline; returns what was read.
@@ -113,11 +132,29 @@ pub fn run() -> Result<Seen, Box<dyn std::error::Error>> {
     let mut seen = Seen {
         messages: 0,
         objects: 0,
+        changed_after: u64::MAX,
+        objects_after_change: 0,
     };
     for msg in events.iter() {
         if let Message::Detections(d) = msg {
             seen.messages += 1;
             seen.objects += d.detections.len();
+            if d.meta.seq > seen.changed_after {
+                seen.objects_after_change += d.detections.len();
+            }
+        }
+        if seen.messages == 20 && seen.changed_after == u64::MAX {
+            // A TOML fragment of the stage's own table, checked like the file was: a typo or a
+            // bad value comes back as diagnostics and changes nothing.
+            let done = handle
+                .stage("big")?
+                .reconfigure("min_area = 0.5", Duration::from_secs(5))?;
+            seen.changed_after = done.last_seq_before.values().copied().max().unwrap_or(0);
+            println!(
+                "min_area is now 0.5 ({}), from frame {} on",
+                done.outcome.name(),
+                seen.changed_after + 1
+            );
         }
     }
     let report = handle.wait();

@@ -437,3 +437,90 @@ fn session_options_do_not_change_results() {
         );
     }
 }
+
+/// Detections of a running ONNX Runtime stage: (seq, skipped, persons found).
+fn seen_detections(rx: &flume::Receiver<Message>, n: usize) -> Vec<(u64, bool, usize)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(Message::Detections(d)) => got.push((d.meta.seq, d.skipped, d.detections.len())),
+            Ok(_) => {}
+            Err(e) => panic!("no detections: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn a_running_detect_stage_changes_its_filters_in_place_and_keeps_its_model_on_a_bad_rebuild() {
+    use edgeflow::{ControlError, Outcome};
+    let wait = std::time::Duration::from_secs(30);
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\nloop = true\npattern = {:?}\n\
+         [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\nmodel = {:?}\n\
+         family = \"yolo\"\nlabels = {:?}\nclasses = [\"person\"]\nscore_threshold = 0.4\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+        asset("images/zidane.jpg"),
+        asset("models/yolov3-tiny-416.onnx"),
+        asset("models/coco.names")
+    );
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let mut p =
+        Pipeline::build(loaded.spec, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let rx = p.subscribe("det", 4, QueuePolicy::Block).unwrap();
+    let run = p.start().unwrap();
+    let det = run.stage("det").unwrap();
+    let before = seen_detections(&rx, 3);
+    assert!(
+        before.iter().all(|(_, skipped, n)| !skipped && *n > 0),
+        "{before:?}"
+    );
+    let state = det.get_state(wait).unwrap();
+    assert_eq!(state.report.get("backend"), Some(&"ort".into()));
+    assert_eq!(state.report.get("family"), Some(&"yolo".into()));
+
+    // Filters after the model change in place: no person scores 0.99, every other frame skipped.
+    let done = det
+        .reconfigure("score_threshold = 0.99\nevery_nth_frame = 2", wait)
+        .unwrap();
+    assert_eq!(done.outcome, Outcome::InPlace);
+    assert_eq!(done.changed, ["score_threshold", "every_nth_frame"]);
+    let boundary = done.last_seq_before["cam"];
+    // A class the model does not know is refused by the stage itself; nothing changes.
+    let err = det
+        .reconfigure("classes = [\"unicorn\"]", wait)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ControlError::Refused { message, .. } if message.contains("`unicorn`")),
+        "{err}"
+    );
+    // A new model that is not there: the rebuild fails and the old model runs on.
+    let err = det
+        .reconfigure("model = \"no/such/model.onnx\"", wait)
+        .unwrap_err();
+    let ControlError::Refused { message, help, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(message.contains("no such model file"), "{message}");
+    assert!(
+        help.as_deref()
+            .is_some_and(|h| h.contains("scripts/setup.sh"))
+    );
+    let after = seen_detections(&rx, 12);
+    for (seq, skipped, n) in after.iter().filter(|(s, ..)| *s > boundary) {
+        assert_eq!(*skipped, seq % 2 == 1, "seq {seq}");
+        assert_eq!(*n, 0, "seq {seq}: threshold 0.99");
+    }
+    let state = det.get_state(wait).unwrap();
+    assert_eq!(state.config_generation, 1);
+    let threshold = state.report.get("score_threshold").and_then(|v| v.as_f64());
+    assert!(
+        threshold.is_some_and(|t| (t - 0.99).abs() < 1e-6),
+        "{threshold:?}"
+    );
+    assert!(state.last_command.is_some_and(|c| !c.ok));
+    run.stop();
+    while rx.recv().is_ok() {}
+    assert!(run.wait().failure.is_none());
+}

@@ -622,3 +622,71 @@ fn rtsp_over_udp_goes_live() {
         "the live status names the decoder"
     );
 }
+
+#[test]
+fn rebuilding_detect_keeps_the_camera_connected_and_every_frame() {
+    let port = free_port();
+    let _server = serve(port);
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"rtsp\"\nuri = \"rtsp://127.0.0.1:{port}/test\"\n\
+         [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n"
+    );
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref()).unwrap();
+    let mut p = Pipeline::build(loaded.spec, RunOptions::default()).unwrap();
+    let rx = p.subscribe("det", 4096, QueuePolicy::Block).unwrap();
+    let h = p.start().unwrap();
+    let detections = |s: &[Message]| {
+        s.iter()
+            .filter(|m| matches!(m, Message::Detections(_)))
+            .count()
+    };
+    let mut seen = Vec::new();
+    watch(&rx, &mut seen, Duration::from_secs(20), |s| {
+        detections(s) >= 15
+    });
+    let done = h
+        .stage("det")
+        .unwrap()
+        .rebuild(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(done.outcome, edgeflow::Outcome::Rebuilt);
+    let boundary = done.last_seq_before["cam"];
+    watch(&rx, &mut seen, Duration::from_secs(20), |s| {
+        detections(s) >= 45
+    });
+    // The capture stage answers too, between two frames, while live.
+    let cam = h
+        .stage("cam")
+        .unwrap()
+        .get_state(Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(cam.lifecycle, edgeflow::Lifecycle::Running);
+    assert_eq!(cam.config_generation, 0);
+    assert_eq!(cam.report.get("stream"), Some(&"live".into()));
+    assert!(cam.report.get("decoder").is_some(), "{:?}", cam.report);
+    h.stop();
+    seen.extend(rx.iter());
+    assert!(h.wait().failure.is_none());
+    // One connection from start to end: connecting, live, ended — no reconnect.
+    assert_eq!(
+        states(&seen),
+        [
+            StreamState::Connecting,
+            StreamState::Live,
+            StreamState::Ended
+        ]
+    );
+    let seqs: Vec<u64> = seen
+        .iter()
+        .filter_map(|m| match m {
+            Message::Detections(d) => Some(d.meta.seq),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] + 1 == w[1]),
+        "no seq gap across the rebuild"
+    );
+    assert!(seqs.contains(&boundary) && seqs.contains(&(boundary + 1)));
+}

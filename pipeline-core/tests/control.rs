@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use edgeflow_core::{
     BBox, BuildCtx, BuildError, Changed, ControlError, Detection, Detections, Emit, Fragment,
-    Frame, Invalid, Lifecycle, Meta, Outcome, Pipeline, PixelFormat, Reconfigure,
-    Registry, Report, RunHandle, RunOptions, Services, Sink, Source, SourceEvent, StageError,
-    StageInfo, Transform, load_str,
+    Frame, Invalid, Lifecycle, Meta, Outcome, Pipeline, PixelFormat, Reconfigure, Registry, Report,
+    RunHandle, RunOptions, Services, Sink, Source, SourceEvent, StageError, StageInfo, Transform,
+    load_str,
 };
 use serde::Deserialize;
 
@@ -34,7 +34,11 @@ impl Collected {
     fn wait_for(&self, n: usize) {
         let deadline = Instant::now() + WAIT;
         while self.0.lock().unwrap().len() < n {
-            assert!(Instant::now() < deadline, "only {} of {n} items arrived", self.seen().len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} items arrived",
+                self.seen().len()
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }
@@ -149,7 +153,11 @@ impl Transform for Tag {
             fatal_at: cfg.fatal_at,
         })
     }
-    fn reconfigure(&mut self, cfg: &TagCfg, changed: &Changed<'_>) -> Result<Reconfigure, BuildError> {
+    fn reconfigure(
+        &mut self,
+        cfg: &TagCfg,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
         if !changed.only(&["label"]) {
             return Ok(Reconfigure::Rebuild);
         }
@@ -157,7 +165,9 @@ impl Transform for Tag {
         Ok(Reconfigure::Applied)
     }
     fn report(&self, report: &mut Report) {
-        report.set("label", self.label.as_str()).set("build", self.build);
+        report
+            .set("label", self.label.as_str())
+            .set("build", self.build);
     }
     fn process(&mut self, f: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
         std::thread::sleep(self.delay);
@@ -218,8 +228,12 @@ impl Sink for Collect {
         }
     }
     fn consume(&mut self, d: Detections) -> Result<(), StageError> {
-        let label = d.detections.first().map(|x| x.label.to_string()).unwrap_or_default();
-        self.0 .0.lock().unwrap().push((d.meta.seq, label));
+        let label = d
+            .detections
+            .first()
+            .map(|x| x.label.to_string())
+            .unwrap_or_default();
+        self.0.0.lock().unwrap().push((d.meta.seq, label));
         Ok(())
     }
 }
@@ -322,7 +336,10 @@ fn reconfigure_in_place_applies_from_the_named_seq_on_with_no_item_lost() {
     assert_eq!(done.changed, ["label"]);
     assert_eq!(done.generation, 1);
     let boundary = done.last_seq_before["cam"];
-    assert!((19..299).contains(&boundary), "landed mid-stream: {boundary}");
+    assert!(
+        (19..299).contains(&boundary),
+        "landed mid-stream: {boundary}"
+    );
     run.feed(10);
     let state = tag.get_state(WAIT).unwrap();
     assert_eq!(state.config_generation, 1);
@@ -332,7 +349,11 @@ fn reconfigure_in_place_applies_from_the_named_seq_on_with_no_item_lost() {
     let (seen, report) = run.end();
 
     let seqs: Vec<u64> = seen.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (0..310).collect::<Vec<_>>(), "every frame once, in order");
+    assert_eq!(
+        seqs,
+        (0..310).collect::<Vec<_>>(),
+        "every frame once, in order"
+    );
     for (seq, label) in &seen {
         let want = if *seq <= boundary { "a" } else { "b" };
         assert_eq!(parts(label).0, want, "seq {seq} (boundary {boundary})");
@@ -345,13 +366,21 @@ fn an_invalid_fragment_returns_diagnostics_and_changes_nothing() {
     let run = Run::start(PIPELINE);
     let tag = run.handle.stage("tag").unwrap();
     let err = tag
-        .reconfigure("labl = \"x\"\ndelay_ms = \"slow\"\ninputs = [\"src\"]", WAIT)
+        .reconfigure(
+            "labl = \"x\"\ndelay_ms = \"slow\"\ninputs = [\"src\"]",
+            WAIT,
+        )
         .unwrap_err();
     let ControlError::Invalid { stage, diagnostics } = &err else {
         panic!("{err}");
     };
     assert_eq!(stage, "tag");
-    assert_eq!(diagnostics.error_count(), 3, "{}", diagnostics.render(false));
+    assert_eq!(
+        diagnostics.error_count(),
+        3,
+        "{}",
+        diagnostics.render(false)
+    );
     let text = diagnostics.render(false);
     for want in [
         "unknown field `labl` in stage `tag` (tag)",
@@ -367,7 +396,10 @@ fn an_invalid_fragment_returns_diagnostics_and_changes_nothing() {
     // The stage's own `validate` runs too; a problem there points into the fragment.
     let err = tag.reconfigure("label = \"\"", WAIT).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("invalid `label` in stage `tag` (tag): empty"), "{text}");
+    assert!(
+        text.contains("invalid `label` in stage `tag` (tag): empty"),
+        "{text}"
+    );
     assert!(text.contains("<change to stage `tag`>:1:9"), "{text}");
     // TOML that does not parse.
     let err = tag.reconfigure("label = ", WAIT).unwrap_err();
@@ -389,13 +421,19 @@ fn a_command_reaches_an_idle_stage_without_waiting_for_data() {
     }
     let tag = run.handle.stage("tag").unwrap();
     let done = tag
-        .reconfigure(Fragment::from_json(&serde_json::json!({"label": "c"})).unwrap(), WAIT)
+        .reconfigure(
+            Fragment::from_json(&serde_json::json!({"label": "c"})).unwrap(),
+            WAIT,
+        )
         .unwrap();
     assert_eq!(done.outcome, Outcome::InPlace);
     assert!(done.last_seq_before.is_empty(), "nothing was processed yet");
     run.feed(2);
     let (seen, _) = run.end();
-    assert!(labels(&seen).iter().all(|l| l.starts_with("c@")), "{seen:?}");
+    assert!(
+        labels(&seen).iter().all(|l| l.starts_with("c@")),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -409,7 +447,10 @@ fn a_source_takes_commands_between_frames() {
     let done = src.reconfigure(table, WAIT).unwrap();
     assert_eq!(done.outcome, Outcome::InPlace);
     let boundary = done.last_seq_before["cam"];
-    assert_eq!(src.get_state(WAIT).unwrap().report.get("value"), Some(&7.into()));
+    assert_eq!(
+        src.get_state(WAIT).unwrap().report.get("value"),
+        Some(&7.into())
+    );
     let (seen, _) = run.end();
     assert_eq!(seen.len(), 200);
     for (seq, label) in &seen {
@@ -440,8 +481,15 @@ fn rebuild_swaps_the_stage_in_place_and_the_source_runs_on() {
         .iter()
         .find(|(s, _)| *s > boundary)
         .map(|(_, l)| parts(l).1);
-    assert!(seen.iter().filter(|(s, _)| *s <= boundary).all(|(_, l)| parts(l).1 == before));
-    assert!(first_after.is_some_and(|b| b != before), "the new stage took over");
+    assert!(
+        seen.iter()
+            .filter(|(s, _)| *s <= boundary)
+            .all(|(_, l)| parts(l).1 == before)
+    );
+    assert!(
+        first_after.is_some_and(|b| b != before),
+        "the new stage took over"
+    );
     // The source was never touched: one build, one stream, no restart.
     assert_eq!(src.state().items_out, 300);
     assert_eq!(src.state().config_generation, 0);
@@ -464,7 +512,10 @@ fn a_failing_rebuild_keeps_the_old_stage_and_says_why() {
     assert_eq!(state.lifecycle, Lifecycle::Running);
     assert_eq!(state.config_generation, 0);
     let record = state.last_command.unwrap();
-    assert!(!record.ok && record.summary.contains("no such resource"), "{record:?}");
+    assert!(
+        !record.ok && record.summary.contains("no such resource"),
+        "{record:?}"
+    );
     // The same for a sink, which is finished before its rebuild: the old config comes back.
     let out = run.handle.stage("out").unwrap();
     assert!(matches!(
@@ -475,12 +526,22 @@ fn a_failing_rebuild_keeps_the_old_stage_and_says_why() {
         out.reconfigure("note = \"x\"", WAIT).unwrap().outcome,
         Outcome::Rebuilt
     );
-    assert_eq!(out.get_state(WAIT).unwrap().report.get("note"), Some(&"x".into()));
+    assert_eq!(
+        out.get_state(WAIT).unwrap().report.get("note"),
+        Some(&"x".into())
+    );
     run.feed(5);
     let (seen, report) = run.end();
-    assert_eq!(seen.len(), 10, "nothing lost across the failed and the good rebuild");
+    assert_eq!(
+        seen.len(),
+        10,
+        "nothing lost across the failed and the good rebuild"
+    );
     let build = parts(&seen[0].1).1;
-    assert!(seen.iter().all(|(_, l)| parts(l).0 == "a" && parts(l).1 == build));
+    assert!(
+        seen.iter()
+            .all(|(_, l)| parts(l).0 == "a" && parts(l).1 == build)
+    );
     assert!(report.failure.is_none());
 }
 
@@ -522,12 +583,17 @@ fn a_long_call_is_stalled_and_a_late_command_is_dropped_unapplied() {
         assert!(Instant::now() < deadline, "{:?}", tag.state().lifecycle);
         std::thread::sleep(Duration::from_millis(5));
     }
-    let err = tag.reconfigure("label = \"late\"", Duration::from_millis(10)).unwrap_err();
+    let err = tag
+        .reconfigure("label = \"late\"", Duration::from_millis(10))
+        .unwrap_err();
     assert!(matches!(err, ControlError::Timeout { .. }), "{err}");
     run.feed(1);
     let (seen, _) = run.end();
     assert_eq!(seen.len(), 2);
-    assert!(seen.iter().all(|(_, l)| parts(l).0 == "a"), "the late change never landed");
+    assert!(
+        seen.iter().all(|(_, l)| parts(l).0 == "a"),
+        "the late change never landed"
+    );
     assert_eq!(tag.state().config_generation, 0);
 }
 
@@ -535,10 +601,14 @@ fn a_long_call_is_stalled_and_a_late_command_is_dropped_unapplied() {
 fn services_reach_stages_and_a_missing_one_is_named() {
     let loaded = load_str(&registry(), "control.toml", PIPELINE, ".".as_ref()).unwrap();
     let err = Pipeline::build(loaded.spec, RunOptions::default()).unwrap_err();
-    let text = format!("{err}: {}", match &err {
-        edgeflow_core::RuntimeError::Build { error, .. } => error.help.clone().unwrap_or_default(),
-        _ => String::new(),
-    });
+    let text = format!(
+        "{err}: {}",
+        match &err {
+            edgeflow_core::RuntimeError::Build { error, .. } =>
+                error.help.clone().unwrap_or_default(),
+            _ => String::new(),
+        }
+    );
     assert!(text.contains("stage `src` needs a token channel"), "{text}");
     assert!(text.contains("offered: nothing"), "{text}");
 }

@@ -5,7 +5,6 @@ use crate::message::PortKind;
 use crate::registry::Role;
 
 impl PipelineSpec {
-
     /// The pipeline as a Graphviz DOT graph.
     pub fn to_dot(&self) -> String {
         let mut s = format!("digraph \"{}\" {{\n  rankdir=LR;\n", escape(&self.name));

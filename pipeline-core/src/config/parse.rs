@@ -18,7 +18,11 @@ impl AsRefStr for std::borrow::Cow<'_, str> {
     }
 }
 
-pub(crate) fn report_parse_errors(source: &str, errors: &[toml::de::Error], diags: &mut Diagnostics) {
+pub(crate) fn report_parse_errors(
+    source: &str,
+    errors: &[toml::de::Error],
+    diags: &mut Diagnostics,
+) {
     // A repeated `[stages.<id>]` header is the one duplicate users make; say so in our terms,
     // point at both headers, and skip the follow-on "duplicate key" errors inside that table.
     let mut skip_until: Option<usize> = None;

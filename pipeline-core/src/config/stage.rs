@@ -18,7 +18,12 @@ use toml::de::ValueDeserializer;
 
 use crate::registry::{ConfiguredStage, Registry, Role, StageEntry, StageFactory};
 
-pub(crate) fn unknown_field(key: &str, span: Range<usize>, place: &str, fields: &[&str]) -> Diagnostic {
+pub(crate) fn unknown_field(
+    key: &str,
+    span: Range<usize>,
+    place: &str,
+    fields: &[&str],
+) -> Diagnostic {
     Diagnostic::error(format!("unknown field `{key}` in {place}"), Some(span))
         .label("unknown field")
         .maybe_help(
@@ -228,12 +233,15 @@ fn take_type(
     let (type_name, type_span) = match table.remove_entry("type") {
         None => {
             diags.push(
-                Diagnostic::error(format!("stage `{id}` has no `type`"), Some(st.id_span.clone()))
-                    .label("this stage needs `type = \"...\"`")
-                    .help(format!(
-                        "known stage types: {}",
-                        backticked(registry.type_names())
-                    )),
+                Diagnostic::error(
+                    format!("stage `{id}` has no `type`"),
+                    Some(st.id_span.clone()),
+                )
+                .label("this stage needs `type = \"...\"`")
+                .help(format!(
+                    "known stage types: {}",
+                    backticked(registry.type_names())
+                )),
             );
             return None;
         }
@@ -410,38 +418,37 @@ pub(crate) fn check_config(
         )))
     };
     let see = format!("see `edgeflow list-stages --verbose` for an example `{type_name}` stage");
-    let configured = match factory.configure(Spanned::new(table_span.clone(), DeValue::Table(table)))
-    {
-        Err(e) => {
-            let span = e.span().filter(|s| *s != table_span);
-            let field = span.as_ref().and_then(|s| {
-                spans
-                    .iter()
-                    .find(|(_, (_, v))| v.start <= s.start && s.end <= v.end)
-                    .map(|(k, _)| k.clone())
-            });
-            let msg = e
-                .message()
-                .lines()
-                .next()
-                .unwrap_or("invalid value")
-                .to_string();
-            let d = match (&field, span) {
-                (Some(f), Some(span)) => Diagnostic::error(
-                    format!("invalid value for `{f}` in {place}"),
-                    Some(span),
-                )
-                .label(msg)
-                .help(see),
-                _ => Diagnostic::error(format!("{msg} in {place}"), Some(id_span))
-                    .label(msg.clone())
-                    .help(see),
-            };
-            diags.push(d);
-            return None;
-        }
-        Ok(configured) => configured,
-    };
+    let configured =
+        match factory.configure(Spanned::new(table_span.clone(), DeValue::Table(table))) {
+            Err(e) => {
+                let span = e.span().filter(|s| *s != table_span);
+                let field = span.as_ref().and_then(|s| {
+                    spans
+                        .iter()
+                        .find(|(_, (_, v))| v.start <= s.start && s.end <= v.end)
+                        .map(|(k, _)| k.clone())
+                });
+                let msg = e
+                    .message()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid value")
+                    .to_string();
+                let d = match (&field, span) {
+                    (Some(f), Some(span)) => {
+                        Diagnostic::error(format!("invalid value for `{f}` in {place}"), Some(span))
+                            .label(msg)
+                            .help(see)
+                    }
+                    _ => Diagnostic::error(format!("{msg} in {place}"), Some(id_span))
+                        .label(msg.clone())
+                        .help(see),
+                };
+                diags.push(d);
+                return None;
+            }
+            Ok(configured) => configured,
+        };
     let before = diags.error_count();
     if let Err(invalid) = configured.validate() {
         for p in invalid.problems {

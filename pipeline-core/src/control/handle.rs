@@ -192,7 +192,10 @@ impl StageHandle {
     /// Build the stage afresh from its running config and swap it in, in place (reopen a
     /// model, a device). On failure the old stage keeps running.
     pub fn rebuild(&self, timeout: Duration) -> Result<Reconfigured, ControlError> {
-        self.ask(timeout, |deadline, reply| Command::Rebuild { deadline, reply })
+        self.ask(timeout, |deadline, reply| Command::Rebuild {
+            deadline,
+            reply,
+        })
     }
 
     fn ask(

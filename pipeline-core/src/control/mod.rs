@@ -20,8 +20,8 @@ mod handle;
 mod report;
 mod state;
 
-pub use handle::{ControlError, Outcome, Reconfigured, StageHandle};
 pub(crate) use handle::{Command, Reply};
+pub use handle::{ControlError, Outcome, Reconfigured, StageHandle};
 pub use report::Report;
 pub(crate) use state::Shared;
 pub use state::{CommandRecord, Lifecycle, StageState};

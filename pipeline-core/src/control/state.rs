@@ -222,8 +222,7 @@ impl Shared {
             _ => match self.busy_since.load(Ordering::Relaxed) {
                 0 => Lifecycle::Running,
                 since => {
-                    let busy_for =
-                        Duration::from_micros(self.micros(now).saturating_sub(since));
+                    let busy_for = Duration::from_micros(self.micros(now).saturating_sub(since));
                     if busy_for >= self.stall_after {
                         Lifecycle::Stalled { busy_for }
                     } else {

@@ -110,7 +110,9 @@ impl Worker {
                 "the stage has failed ({}); the pipeline is stopping",
                 self.ctl.shared.failure().unwrap_or_default()
             ),
-            help: Some("read the stage's error, fix the cause, and start the pipeline again".into()),
+            help: Some(
+                "read the stage's error, fix the cause, and start the pipeline again".into(),
+            ),
         }
     }
 
@@ -252,9 +254,7 @@ impl Worker {
                     "{}; and the old config could not be built again: {}",
                     error.message, e2.message
                 );
-                self.fail(StageError::fatal(format!(
-                    "rebuild failed: {message}"
-                )));
+                self.fail(StageError::fatal(format!("rebuild failed: {message}")));
                 Err(ControlError::Refused {
                     stage: self.id.to_string(),
                     message,

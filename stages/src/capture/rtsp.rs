@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{
-    BuildCtx, BuildError, BuildPurpose, Frame, Invalid, Meta, Source, SourceEvent, StageError,
-    StageInfo, StopSignal, StreamState, StreamStatus, Variant,
+    BuildCtx, BuildError, BuildPurpose, Frame, Invalid, Meta, Report, Source, SourceEvent,
+    StageError, StageInfo, StopSignal, StreamState, StreamStatus, Variant,
 };
 use gstreamer::prelude::*;
 use serde::Deserialize;
@@ -162,6 +162,8 @@ pub struct RtspSource {
     ended: bool,
     ended_reported: bool,
     rng: fastrand::Rng,
+    /// The last status reported, for the stage's state.
+    state: Option<(StreamState, Option<String>)>,
 }
 
 impl RtspSource {
@@ -173,6 +175,7 @@ impl RtspSource {
             detail = detail.as_deref().unwrap_or(""),
             "rtsp status"
         );
+        self.state = Some((state, detail.clone()));
         self.pending.push_back(SourceEvent::Status(StreamStatus {
             meta: Meta::now(self.stream.clone(), self.seq, self.last_pts),
             state,
@@ -318,6 +321,7 @@ impl Source for RtspSource {
             ended: false,
             ended_reported: false,
             rng: fastrand::Rng::new(),
+            state: None,
         })
     }
 
@@ -328,6 +332,24 @@ impl Source for RtspSource {
                 SourceEvent::Status(_) | SourceEvent::Idle => continue,
                 SourceEvent::End => return Ok(None),
             }
+        }
+    }
+
+    fn report(&self, report: &mut Report) {
+        report
+            .set("uri", without_password(&self.cfg.uri))
+            .set("attempt", self.attempt);
+        if let Some((state, detail)) = &self.state {
+            report.set(
+                "stream",
+                serde_json::to_value(state).unwrap_or(serde_json::Value::Null),
+            );
+            if let Some(d) = detail {
+                report.set("stream_detail", d.as_str());
+            }
+        }
+        if let Some(d) = self.running.as_ref().and_then(Running::decoder) {
+            report.set("decoder", d);
         }
     }
 
@@ -417,9 +439,34 @@ impl Source for RtspSource {
     }
 }
 
+/// `rtsp://user:secret@cam/x` → `rtsp://user:***@cam/x`: a state is for dashboards, not
+/// for passwords.
+fn without_password(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        None => uri.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reported_uri_hides_the_password() {
+        assert_eq!(
+            without_password("rtsp://admin:s3cret@10.0.0.2:554/stream1"),
+            "rtsp://admin:***@10.0.0.2:554/stream1"
+        );
+        assert_eq!(without_password("rtsp://10.0.0.2/x"), "rtsp://10.0.0.2/x");
+    }
 
     #[test]
     fn parses_host_and_port() {

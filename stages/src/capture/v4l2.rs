@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Frame, Invalid, Meta, Source, SourceEvent, StageError, StageInfo, StopSignal,
-    Variant,
+    BuildCtx, BuildError, Frame, Invalid, Meta, Source, SourceEvent, StageError, StageInfo,
+    StopSignal, Variant,
 };
 use gstreamer as gst;
 use serde::Deserialize;

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Emit, Frame, Invalid, Meta, Packet, StageError, StageInfo, Transform,
+    BuildCtx, BuildError, Emit, Frame, Invalid, Meta, Packet, Report, StageError, StageInfo,
+    Transform,
 };
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -230,6 +231,13 @@ impl Transform for Decode {
             })?;
         }
         self.drain(out, Duration::ZERO).map(|_| ())
+    }
+
+    fn report(&self, report: &mut Report) {
+        if let Some(d) = self.running.as_ref().and_then(|(r, _, _)| r.decoder()) {
+            report.set("decoder", d);
+        }
+        report.set("packets_skipped", self.skipped);
     }
 
     fn finish(&mut self, out: &mut Emit<Frame>) -> Result<(), StageError> {

@@ -6,7 +6,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{
+    BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant,
+};
 use serde::Deserialize;
 
 /// Registry entry.

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{
+    BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError,
+    StageInfo, Variant,
+};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
@@ -581,7 +584,11 @@ impl Sink for KafkaSink {
 
     /// `topic` applies in place, from the next event on; anything else opens the connection
     /// anew (events wait in the spool meanwhile).
-    fn reconfigure(&mut self, cfg: &Self::Config, changed: &Changed<'_>) -> Result<Reconfigure, BuildError> {
+    fn reconfigure(
+        &mut self,
+        cfg: &Self::Config,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
         if !changed.only(&["topic"]) {
             return Ok(Reconfigure::Rebuild);
         }

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{
+    BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError,
+    StageInfo, Variant,
+};
 use rumqttc::{
     Client, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
@@ -308,7 +311,11 @@ impl Sink for MqttSink {
 
     /// `topic` applies in place, from the next event on; anything else opens the connection
     /// anew (events wait in the spool meanwhile).
-    fn reconfigure(&mut self, cfg: &Self::Config, changed: &Changed<'_>) -> Result<Reconfigure, BuildError> {
+    fn reconfigure(
+        &mut self,
+        cfg: &Self::Config,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
         if !changed.only(&["topic"]) {
             return Ok(Reconfigure::Rebuild);
         }

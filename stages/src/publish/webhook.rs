@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant};
+use edgeflow_core::{
+    BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant,
+};
 use serde::Deserialize;
 
 use super::spool::Spool;
