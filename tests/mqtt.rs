@@ -112,7 +112,8 @@ impl Subscriber {
                         let _ = client.try_subscribe("edgeflow/#", QoS::AtLeastOnce);
                     }
                     Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                            v["_topic"] = p.topic.into();
                             g.lock().unwrap().push(v);
                         }
                     }
@@ -662,4 +663,62 @@ fn tls_without_a_ca_file_needs_the_systems_roots() {
             && stderr.contains("install `ca-certificates`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_topic_changes_in_a_running_pipeline_from_the_named_seq_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::new(&dir.path().join("broker"));
+    broker.start();
+    let sub = Subscriber::new(broker.port, "sub-topic");
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(pipeline(
+        dir.path(),
+        "topic",
+        broker.port,
+        "cam",
+        100,
+        "realtime = true\nfps = 100.0",
+    ))
+    .unwrap()
+        + "topic = \"edgeflow/old/{stream_id}\"\n";
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "topic.toml", &text, ".".as_ref())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let run = edgeflow::Pipeline::build(loaded.spec, edgeflow::RunOptions::default())
+        .unwrap()
+        .start()
+        .unwrap();
+    sub.wait_for("detections", 20, Duration::from_secs(20));
+    let out = run.stage("out").unwrap();
+    let done = out
+        .reconfigure(
+            "topic = \"edgeflow/new/{stream_id}\"",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(done.outcome, edgeflow::Outcome::InPlace);
+    let boundary = done.last_seq_before["cam"];
+    assert!(boundary < 99, "landed mid-run: {boundary}");
+    let state = out.get_state(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        state.report.get("topic"),
+        Some(&"edgeflow/new/{stream_id}".into())
+    );
+    assert!(state.report.get("spool_pending").is_some());
+    assert!(run.wait().failure.is_none());
+    all_once(
+        &sub.wait_for("detections", 100, Duration::from_secs(10)),
+        "cam",
+        100,
+    );
+    let got = sub.got.lock().unwrap();
+    for v in got.iter().filter(|v| v["kind"] == "detections") {
+        let seq = v["seq"].as_u64().unwrap();
+        let want = if seq <= boundary {
+            "edgeflow/old/cam"
+        } else {
+            "edgeflow/new/cam"
+        };
+        assert_eq!(v["_topic"], want, "seq {seq} (boundary {boundary})");
+    }
 }
