@@ -119,7 +119,10 @@ pub fn check_fragment(
     );
     let rest_text = toml::to_string(&rest).unwrap_or_default();
     let offset = text.len() + header.len();
-    let source = format!("{text}{header}{rest_text}");
+    let (rest_parsed, rest_errors) = DeTable::parse_recoverable(&rest_text);
+    // What diagnostics show of the kept config hides secrets; same length, so spans hold.
+    let shown = masked(&rest_text, rest_parsed.get_ref());
+    let source = format!("{text}{header}{shown}");
     let mut diags = Diagnostics::new(&file_name, &source);
     for (key, span) in refused {
         let what = if key == "type" || schema.variant.is_some_and(|(k, _)| k == key) {
@@ -136,7 +139,6 @@ pub fn check_fragment(
             .help("edit the pipeline file and restart the pipeline to change it"),
         );
     }
-    let (rest_parsed, rest_errors) = DeTable::parse_recoverable(&rest_text);
     if !rest_errors.is_empty() {
         // The running config was rendered by us; it always parses.
         diags.push(Diagnostic::error(
@@ -171,6 +173,41 @@ pub fn check_fragment(
         }
         _ => Err(diags),
     }
+}
+
+/// Keys whose values diagnostics never show.
+fn secret(key: &str) -> bool {
+    ["password", "secret", "token"]
+        .iter()
+        .any(|s| key.to_ascii_lowercase().contains(s))
+}
+
+/// `text` with the string values of secret keys (at any depth of `table`) overwritten by `*`,
+/// byte for byte, so every span into it stays where it was.
+fn masked(text: &str, table: &DeTable<'_>) -> String {
+    fn collect(table: &DeTable<'_>, out: &mut Vec<Range<usize>>) {
+        for (k, v) in table.iter() {
+            match v.get_ref() {
+                DeValue::Table(t) => collect(t, out),
+                DeValue::String(_) if secret(k.get_ref()) => {
+                    let s = v.span();
+                    // Inside the quotes.
+                    out.push(s.start + 1..s.end.saturating_sub(1).max(s.start + 1));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut ranges = Vec::new();
+    collect(table, &mut ranges);
+    let mut bytes = text.as_bytes().to_vec();
+    for r in ranges {
+        if let Some(b) = bytes.get_mut(r) {
+            b.fill(b'*');
+        }
+    }
+    // Whole characters were replaced by ASCII: still UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|_| text.to_string())
 }
 
 /// `running` without what `fragment` sets (tables that both have lose only the keys the
@@ -237,4 +274,31 @@ fn shift(v: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
         other => other,
     };
     Spanned::new(span.start + by..span.end + by, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_place() {
+        let text = "broker = \"b:1\"\npassword = \"hunter2ü\"\n\n[auth]\nsasl_password = \"x\"\n";
+        let (t, _) = DeTable::parse_recoverable(text);
+        let m = masked(text, t.get_ref());
+        assert_eq!(m.len(), text.len());
+        assert!(m.contains("broker = \"b:1\""), "{m}");
+        assert!(
+            !m.contains("hunter2") && !m.contains("sasl_password = \"x\""),
+            "{m}"
+        );
+        assert!(m.contains("password = \"*********\""), "{m}");
+    }
+
+    #[test]
+    fn tables_merge_key_by_key_and_the_rest_is_what_the_fragment_leaves() {
+        let running: toml::Table = toml::from_str("a = 1\n[t]\nx = 1\ny = 2\n").unwrap();
+        let (frag, _) = DeTable::parse_recoverable("t = { y = 3 }");
+        let rest = without(&running, frag.get_ref());
+        assert_eq!(toml::to_string(&rest).unwrap(), "a = 1\n\n[t]\nx = 1\n");
+    }
 }

@@ -74,8 +74,10 @@ pub enum ControlError {
         /// Stage id.
         stage: String,
     },
-    /// No answer within the timeout. The command is dropped unhandled when the stage gets
-    /// to it after the deadline, so a late change never lands behind the caller's back.
+    /// No answer within the timeout. A command the stage gets to after its deadline is
+    /// dropped unhandled, so a late change never lands behind the caller's back; one the stage
+    /// took in time but that outlasted the wait (a rebuild that reloads a model) completes,
+    /// and [`StageState::last_command`] tells how it went.
     #[error(
         "stage `{stage}` did not answer within {} ms (it is busy inside one item, or blocked sending downstream)",
         .timeout.as_millis()

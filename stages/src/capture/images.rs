@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Frame, Invalid, Meta, Source, StageError, StageInfo, StopSignal, Variant,
+    BuildCtx, BuildError, Frame, Invalid, Meta, Source, SourceEvent, StageError, StageInfo,
+    StopSignal, Variant,
 };
 use serde::Deserialize;
 
@@ -68,7 +69,7 @@ pub struct ImagesSource {
     cfg: ImagesConfig,
     stream: Arc<str>,
     seq: u64,
-    started: Option<Instant>,
+    pace: super::pace::Pacer,
     stop: StopSignal,
 }
 
@@ -145,37 +146,40 @@ impl Source for ImagesSource {
             stream: cfg.stream_id.as_deref().unwrap_or(&ctx.stage_id).into(),
             cfg,
             seq: 0,
-            started: None,
+            pace: super::pace::Pacer::default(),
             stop: ctx.stop.clone(),
         })
     }
 
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
+        loop {
+            match self.next_event()? {
+                SourceEvent::Item(f) => return Ok(Some(f)),
+                SourceEvent::Status(_) | SourceEvent::Idle if !self.stop.is_stopped() => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Result<SourceEvent<Frame>, StageError> {
         if self.next_file >= self.files.len() {
             if !self.cfg.looping {
-                return Ok(None);
+                return Ok(SourceEvent::End);
             }
             self.next_file = 0;
         }
+        let pts_ns = (self.seq as f64 * 1e9 / self.cfg.fps) as u64;
+        if self.cfg.realtime && !self.pace.due(pts_ns) {
+            return Ok(SourceEvent::Idle);
+        }
         let path = self.files[self.next_file].clone();
         self.next_file += 1;
-        let pts_ns = (self.seq as f64 * 1e9 / self.cfg.fps) as u64;
-        if self.cfg.realtime {
-            let start = *self.started.get_or_insert_with(Instant::now);
-            let due = start + Duration::from_nanos(pts_ns);
-            while let Some(left) = due.checked_duration_since(Instant::now()) {
-                if self.stop.is_stopped() {
-                    return Ok(None);
-                }
-                std::thread::sleep(left.min(Duration::from_millis(50)));
-            }
-        }
         // One unreadable image is skipped and counted; the rest go on.
         let sample = self.decode(&path).map_err(StageError::transient)?;
         let meta = Meta::now(self.stream.clone(), self.seq, pts_ns);
         self.seq += 1;
         media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format())
-            .map(Some)
+            .map(SourceEvent::Item)
             .map_err(|e| e.into_stage(false))
     }
 }

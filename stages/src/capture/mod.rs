@@ -4,6 +4,7 @@
 pub mod file;
 #[cfg(feature = "gstreamer")]
 pub mod images;
+mod pace;
 #[cfg(feature = "gstreamer")]
 pub mod rtsp;
 pub mod test_pattern;

@@ -3,12 +3,11 @@
 //! gives the ground-truth box of every object in any frame.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use edgeflow_backend_mock::PALETTE;
 use edgeflow_core::{
-    BBox, BuildCtx, BuildError, Frame, Invalid, Meta, PixelFormat, Source, StageError, StageInfo,
-    StopSignal, Variant,
+    BBox, BuildCtx, BuildError, Frame, Invalid, Meta, PixelFormat, Source, SourceEvent, StageError,
+    StageInfo, StopSignal, Variant,
 };
 use serde::Deserialize;
 
@@ -173,7 +172,7 @@ pub struct TestPattern {
     stream_id: Arc<str>,
     movers: Vec<Mover>,
     seq: u64,
-    started: Option<Instant>,
+    pace: super::pace::Pacer,
     stop: StopSignal,
 }
 
@@ -284,27 +283,29 @@ impl Source for TestPattern {
             movers: movers(&cfg),
             cfg,
             seq: 0,
-            started: None,
+            pace: super::pace::Pacer::default(),
             stop: ctx.stop.clone(),
         })
     }
 
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
+        loop {
+            match self.next_event()? {
+                SourceEvent::Item(f) => return Ok(Some(f)),
+                SourceEvent::Status(_) | SourceEvent::Idle if !self.stop.is_stopped() => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Result<SourceEvent<Frame>, StageError> {
         if self.cfg.count.is_some_and(|c| self.seq >= c) {
-            return Ok(None);
+            return Ok(SourceEvent::End);
         }
         let seq = self.seq;
         let pts_ns = (seq as f64 * 1e9 / self.cfg.fps) as u64;
-        if self.cfg.realtime {
-            let started = *self.started.get_or_insert_with(Instant::now);
-            let due = started + Duration::from_nanos(pts_ns);
-            // Sleep in short steps so a stop request is seen quickly.
-            while let Some(left) = due.checked_duration_since(Instant::now()) {
-                if self.stop.is_stopped() {
-                    return Ok(None);
-                }
-                std::thread::sleep(left.min(Duration::from_millis(50)));
-            }
+        if self.cfg.realtime && !self.pace.due(pts_ns) {
+            return Ok(SourceEvent::Idle);
         }
         let data = self.render(seq);
         let frame = Frame::packed(
@@ -316,7 +317,7 @@ impl Source for TestPattern {
         )
         .map_err(StageError::fatal)?;
         self.seq += 1;
-        Ok(Some(frame))
+        Ok(SourceEvent::Item(frame))
     }
 }
 
