@@ -165,6 +165,28 @@ impl Worker {
         }
     }
 
+    /// The next item for a transform or sink, answering commands on the way; a failed stage's
+    /// items are drained and dropped so upstream never blocks on it. `None`: input closed.
+    fn next_item(
+        &mut self,
+        rx: &Receiver<Message>,
+        stage: &mut BuiltStage,
+        out: &mut Vec<Message>,
+    ) -> Option<Message> {
+        loop {
+            match self.next_input(rx, stage) {
+                Input::Data(m) => {
+                    self.metrics.queue_depth.set(rx.len() as i64);
+                    if !self.failed {
+                        return Some(m);
+                    }
+                }
+                Input::Command(cmd) => self.command(cmd, stage, out),
+                Input::Closed => return None,
+            }
+        }
+    }
+
     fn end(&mut self, stage: &BuiltStage) {
         self.ctl.refresh(stage);
         self.ctl.shared.finished();
@@ -225,19 +247,7 @@ impl Worker {
     pub(super) fn run_transform(mut self, mut stage: BuiltStage, rx: Receiver<Message>) {
         let mut out = Vec::new();
         self.ctl.shared.running();
-        loop {
-            let msg = match self.next_input(&rx, &stage) {
-                Input::Data(m) => m,
-                Input::Command(cmd) => {
-                    self.command(cmd, &mut stage, &mut out);
-                    continue;
-                }
-                Input::Closed => break,
-            };
-            self.metrics.queue_depth.set(rx.len() as i64);
-            if self.failed {
-                continue; // drain so upstream never blocks on a dead stage
-            }
+        while let Some(msg) = self.next_item(&rx, &mut stage, &mut out) {
             if let Message::Status(_) = msg {
                 self.forward(msg);
                 continue;
@@ -279,19 +289,7 @@ impl Worker {
     pub(super) fn run_sink(mut self, mut stage: BuiltStage, rx: Receiver<Message>) {
         let mut out = Vec::new();
         self.ctl.shared.running();
-        loop {
-            let msg = match self.next_input(&rx, &stage) {
-                Input::Data(m) => m,
-                Input::Command(cmd) => {
-                    self.command(cmd, &mut stage, &mut out);
-                    continue;
-                }
-                Input::Closed => break,
-            };
-            self.metrics.queue_depth.set(rx.len() as i64);
-            if self.failed {
-                continue;
-            }
+        while let Some(msg) = self.next_item(&rx, &mut stage, &mut out) {
             let BuiltStage::Sink(k) = &mut stage else {
                 self.fail(StageError::fatal("a sink's place holds another role"));
                 continue;

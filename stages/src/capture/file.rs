@@ -214,13 +214,8 @@ impl Source for FileSource {
     }
 
     fn next(&mut self) -> Result<Option<Message>, StageError> {
-        loop {
-            match self.next_event()? {
-                SourceEvent::Item(m) => return Ok(Some(m)),
-                SourceEvent::Status(_) | SourceEvent::Idle => continue,
-                SourceEvent::End => return Ok(None),
-            }
-        }
+        let stop = self.stop.clone();
+        super::next_item(&stop, || self.next_event())
     }
 
     fn next_event(&mut self) -> Result<SourceEvent<Message>, StageError> {

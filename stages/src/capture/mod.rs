@@ -12,3 +12,20 @@ pub mod test_pattern;
 pub mod v4l2;
 
 pub use test_pattern::{TestPattern, TestPatternConfig};
+
+use edgeflow_core::{SourceEvent, StageError, StopSignal};
+
+/// `Source::next` for a source that implements `next_event`: the next item, skipping status
+/// reports and idle turns; `None` at end of stream or once a stop was asked for.
+pub(crate) fn next_item<T>(
+    stop: &StopSignal,
+    mut next_event: impl FnMut() -> Result<SourceEvent<T>, StageError>,
+) -> Result<Option<T>, StageError> {
+    loop {
+        match next_event()? {
+            SourceEvent::Item(item) => return Ok(Some(item)),
+            SourceEvent::Status(_) | SourceEvent::Idle if !stop.is_stopped() => {}
+            _ => return Ok(None),
+        }
+    }
+}

@@ -326,13 +326,8 @@ impl Source for RtspSource {
     }
 
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
-        loop {
-            match self.next_event()? {
-                SourceEvent::Item(f) => return Ok(Some(f)),
-                SourceEvent::Status(_) | SourceEvent::Idle => continue,
-                SourceEvent::End => return Ok(None),
-            }
-        }
+        let stop = self.stop.clone();
+        super::next_item(&stop, || self.next_event())
     }
 
     fn report(&self, report: &mut Report) {

@@ -289,13 +289,8 @@ impl Source for TestPattern {
     }
 
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
-        loop {
-            match self.next_event()? {
-                SourceEvent::Item(f) => return Ok(Some(f)),
-                SourceEvent::Status(_) | SourceEvent::Idle if !self.stop.is_stopped() => {}
-                _ => return Ok(None),
-            }
-        }
+        let stop = self.stop.clone();
+        super::next_item(&stop, || self.next_event())
     }
 
     fn next_event(&mut self) -> Result<SourceEvent<Frame>, StageError> {

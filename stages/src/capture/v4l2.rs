@@ -158,13 +158,8 @@ impl Source for V4l2Source {
     }
 
     fn next(&mut self) -> Result<Option<Frame>, StageError> {
-        loop {
-            match self.next_event()? {
-                SourceEvent::Item(f) => return Ok(Some(f)),
-                SourceEvent::Status(_) | SourceEvent::Idle => continue,
-                SourceEvent::End => return Ok(None),
-            }
-        }
+        let stop = self.stop.clone();
+        super::next_item(&stop, || self.next_event())
     }
 
     fn next_event(&mut self) -> Result<SourceEvent<Frame>, StageError> {

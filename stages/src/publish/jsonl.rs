@@ -261,7 +261,7 @@ impl Sink for JsonLines {
 
     fn report(&self, report: &mut Report) {
         match &self.spooled {
-            Some(sp) => sp.report(report),
+            Some(sp) => sp.report(report, None),
             None => {
                 report.set("sink", "jsonl");
             }

@@ -22,7 +22,7 @@ use rumqttc::{
 use serde::Deserialize;
 
 use super::spool::Spool;
-use super::spooled::{SpoolSettings, Spooled, open_spool, render};
+use super::spooled::{SpoolSettings, Spooled, open_spool, reconfigure_topic, render};
 use super::tls;
 
 /// Registry entry.
@@ -309,23 +309,16 @@ impl Sink for MqttSink {
         })
     }
 
-    /// `topic` applies in place, from the next event on; anything else opens the connection
-    /// anew (events wait in the spool meanwhile).
     fn reconfigure(
         &mut self,
         cfg: &Self::Config,
         changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
-        if !changed.only(&["topic"]) {
-            return Ok(Reconfigure::Rebuild);
-        }
-        self.topic = cfg.topic.clone();
-        Ok(Reconfigure::Applied)
+        Ok(reconfigure_topic(&mut self.topic, &cfg.topic, changed))
     }
 
     fn report(&self, report: &mut Report) {
-        self.inner.report(report);
-        report.set("topic", self.topic.as_str());
+        self.inner.report(report, Some(&self.topic));
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {

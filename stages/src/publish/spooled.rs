@@ -117,12 +117,15 @@ impl Spooled {
         Ok(())
     }
 
-    /// The spool's backlog and drops, for the stage's state.
-    pub(crate) fn report(&self, report: &mut Report) {
+    /// The spool's backlog and drops (and the topic of a broker sink), for the stage's state.
+    pub(crate) fn report(&self, report: &mut Report, topic: Option<&str>) {
         report
             .set("sink", self.name)
             .set("spool_pending", self.spool.len() as u64)
             .set("spool_dropped", self.spool.dropped());
+        if let Some(t) = topic {
+            report.set("topic", t);
+        }
     }
 
     /// Last summaries, then wait up to the drain timeout for the broker, then stop the sender.
@@ -179,6 +182,22 @@ pub fn parse_broker(s: &str) -> Option<(String, u16)> {
             port,
         )
     })
+}
+
+#[cfg(any(feature = "mqtt", feature = "kafka"))]
+/// The `reconfigure` of a broker sink: `topic` (a template, checked by `validate`) changes in
+/// place, from the next event on; anything else opens the connection anew (events wait in the
+/// spool meanwhile).
+pub(crate) fn reconfigure_topic(
+    topic: &mut String,
+    new: &str,
+    changed: &edgeflow_core::Changed<'_>,
+) -> edgeflow_core::Reconfigure {
+    if !changed.only(&["topic"]) {
+        return edgeflow_core::Reconfigure::Rebuild;
+    }
+    *topic = new.to_string();
+    edgeflow_core::Reconfigure::Applied
 }
 
 #[cfg(any(feature = "mqtt", feature = "kafka"))]

@@ -192,7 +192,7 @@ impl Sink for Webhook {
     }
 
     fn report(&self, report: &mut Report) {
-        self.inner.report(report);
+        self.inner.report(report, None);
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
