@@ -556,6 +556,18 @@ impl Message {
             Message::Status(m) => &m.meta,
         }
     }
+
+    /// The envelope, to change it (the runtime renumbers a rebuilt source's stream).
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        match self {
+            Message::Packet(m) => &mut m.meta,
+            Message::Frame(m) => &mut m.meta,
+            Message::Detections(m) => &mut m.meta,
+            Message::Tracks(m) => &mut m.meta,
+            Message::ZoneEvents(m) => &mut m.meta,
+            Message::Status(m) => &mut m.meta,
+        }
+    }
 }
 
 /// A type that can travel on an edge: one [`Message`] variant, or `Message` itself (any kind).

@@ -370,10 +370,10 @@ impl<S: Source> ConfiguredStage for ConfiguredSource<S> {
         S::expected_len(&self.0)
     }
     fn validate(&self) -> Result<(), Invalid> {
-        S::validate(&self.0)
+        guarded_validate(|| S::validate(&self.0))
     }
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError> {
-        let stage = S::build(self.0, ctx)?;
+        let stage = guarded_build(|| S::build(self.0, ctx))?;
         Ok(BuiltStage::Source(Box::new(RunSource(stage))))
     }
     fn as_any(&self) -> &dyn Any {
@@ -395,9 +395,23 @@ fn typed_reconfigure<C: 'static>(
     }
 }
 
-/// Runs a hook, turning a panic into a build error (the stage keeps its old config).
+/// Runs `build` or a `reconfigure` hook, turning a panic into a build error (a running stage
+/// keeps its old config).
 fn guarded_build<R>(f: impl FnOnce() -> Result<R, BuildError>) -> Result<R, BuildError> {
-    guarded("reconfigure", || Ok(f())).unwrap_or_else(|e| Err(BuildError::new(e.to_string())))
+    guarded("build", || Ok(f())).unwrap_or_else(|e| Err(BuildError::new(e.to_string())))
+}
+
+/// Runs `validate`, turning a panic into a problem of the stage as a whole.
+fn guarded_validate(f: impl FnOnce() -> Result<(), Invalid>) -> Result<(), Invalid> {
+    guarded("validate", || Ok(f())).unwrap_or_else(|e| {
+        Err(Invalid {
+            problems: vec![crate::stage::Problem {
+                field: None,
+                message: e.to_string(),
+                help: Some("this is a bug in the stage; please report it".into()),
+            }],
+        })
+    })
 }
 
 fn guarded_report(f: impl FnOnce()) {
@@ -482,10 +496,10 @@ impl<T: Transform> ConfiguredStage for ConfiguredTransform<T> {
         Some(T::output_kind(&self.0))
     }
     fn validate(&self) -> Result<(), Invalid> {
-        T::validate(&self.0)
+        guarded_validate(|| T::validate(&self.0))
     }
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError> {
-        let stage = T::build(self.0, ctx)?;
+        let stage = guarded_build(|| T::build(self.0, ctx))?;
         Ok(BuiltStage::Transform(Box::new(RunTransform {
             stage,
             emit: Emit::new(),
@@ -564,10 +578,10 @@ impl<K: Sink> ConfiguredStage for ConfiguredSink<K> {
         None
     }
     fn validate(&self) -> Result<(), Invalid> {
-        K::validate(&self.0)
+        guarded_validate(|| K::validate(&self.0))
     }
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError> {
-        let stage = K::build(self.0, ctx)?;
+        let stage = guarded_build(|| K::build(self.0, ctx))?;
         Ok(BuiltStage::Sink(Box::new(RunSink(stage))))
     }
     fn as_any(&self) -> &dyn Any {

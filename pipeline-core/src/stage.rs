@@ -191,6 +191,9 @@ pub struct BuildCtx {
     pub notes: Notes,
     /// Typed values the embedding program or the CLI offers (see [`Services`]).
     pub services: Services,
+    /// The stage is being rebuilt in place while the pipeline runs: carry on where the old
+    /// one stopped (append to files rather than starting them again).
+    pub rebuilt: bool,
 }
 
 /// Why a stage is being built.
@@ -240,6 +243,7 @@ impl BuildCtx {
             purpose: BuildPurpose::Run,
             notes: Notes::default(),
             services: Services::default(),
+            rebuilt: false,
         }
     }
 
@@ -344,7 +348,8 @@ pub trait Source: Sized + Send + 'static {
     fn expected_len(_cfg: &Self::Config) -> Option<u64> {
         None
     }
-    /// Checks that need no files or devices.
+    /// Checks without network or devices (reading local files is allowed); also run on every
+    /// change to the running stage.
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
         Ok(())
     }
@@ -398,7 +403,8 @@ pub trait Transform: Sized + Send + 'static {
     fn output_kind(_cfg: &Self::Config) -> PortKind {
         Self::Out::KIND
     }
-    /// Checks that need no files or devices.
+    /// Checks without network or devices (reading local files is allowed); also run on every
+    /// change to the running stage.
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
         Ok(())
     }
@@ -433,7 +439,8 @@ pub trait Sink: Sized + Send + 'static {
     type Config: DeserializeOwned + Send + 'static;
     /// What it takes ([`crate::Message`] for every kind).
     type In: Port;
-    /// Checks that need no files or devices.
+    /// Checks without network or devices (reading local files is allowed); also run on every
+    /// change to the running stage.
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
         Ok(())
     }

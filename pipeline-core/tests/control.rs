@@ -146,6 +146,9 @@ impl Transform for Tag {
         if cfg.resource.as_deref() == Some("missing") {
             return Err(BuildError::new("no such resource: missing").with_help("use another"));
         }
+        if cfg.resource.as_deref() == Some("panic") {
+            panic!("a bug in build");
+        }
         Ok(Tag {
             label: cfg.label,
             build: BUILDS.fetch_add(1, Ordering::SeqCst),
@@ -206,6 +209,9 @@ struct CollectCfg {
     /// Anything; changing it rebuilds the sink.
     #[serde(default)]
     note: Option<String>,
+    /// Builds fail once the pipeline runs (a device that is gone for good).
+    #[serde(default)]
+    fail_rebuilds: bool,
 }
 
 struct Collect(Arc<Collected>, Option<String>);
@@ -216,6 +222,9 @@ impl Sink for Collect {
     fn build(cfg: CollectCfg, ctx: &BuildCtx) -> Result<Self, BuildError> {
         if cfg.refuse {
             return Err(BuildError::new("this sink refuses to open"));
+        }
+        if cfg.fail_rebuilds && ctx.rebuilt {
+            return Err(BuildError::new("the device is gone"));
         }
         Ok(Collect(
             ctx.require_service::<Collected>("a place to collect")?,
@@ -649,4 +658,89 @@ fn handles_from_the_built_pipeline_take_commands_before_start() {
     drop(tx);
     run.wait();
     assert!(collected.seen()[0].1.starts_with("early@"));
+}
+
+#[test]
+fn a_rebuilt_source_goes_on_with_the_next_seq() {
+    let run = Run::start(&PIPELINE.replace("label = \"a\"", BUSY));
+    run.feed(100);
+    run.collected.wait_for(10);
+    let src = run.handle.stage("src").unwrap();
+    // The source is built afresh (its own count starts at 0 again) ...
+    let done = src.reconfigure("value = 3", WAIT).unwrap();
+    assert_eq!(done.outcome, Outcome::InPlace);
+    let done = src.rebuild(WAIT).unwrap();
+    assert_eq!(done.outcome, Outcome::Rebuilt);
+    let boundary = done.last_seq_before["cam"];
+    run.feed(20);
+    let (seen, report) = run.end();
+    // ... but the stream goes on: every seq once, in order, no restart at 0.
+    let seqs: Vec<u64> = seen.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (0..120).collect::<Vec<_>>(), "boundary {boundary}");
+    // The rebuilt source has the running config (value = 3), not the file's.
+    assert!(
+        seen.iter()
+            .filter(|(s, _)| *s > boundary)
+            .all(|(_, l)| parts(l).2 == 3)
+    );
+    assert!(report.failure.is_none());
+}
+
+#[test]
+fn a_panic_while_rebuilding_is_refused_and_the_old_stage_runs_on() {
+    let run = Run::start(PIPELINE);
+    let tag = run.handle.stage("tag").unwrap();
+    let err = tag.reconfigure("resource = \"panic\"", WAIT).unwrap_err();
+    assert!(
+        matches!(&err, ControlError::Refused { message, .. } if message.contains("a bug in build")),
+        "{err}"
+    );
+    assert_eq!(tag.state().lifecycle, Lifecycle::Running);
+    run.feed(3);
+    let (seen, report) = run.end();
+    assert_eq!(seen.len(), 3);
+    assert!(report.failure.is_none());
+}
+
+#[test]
+fn the_state_is_fresh_once_a_stage_is_idle() {
+    let run = Run::start(PIPELINE);
+    run.feed(3);
+    run.collected.wait_for(3);
+    let tag = run.handle.stage("tag").unwrap();
+    // Without asking the stage: it copied its state before waiting for more.
+    let deadline = Instant::now() + WAIT;
+    while tag.state().last_seq.get("cam") != Some(&2) {
+        assert!(Instant::now() < deadline, "{:?}", tag.state().last_seq);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(tag.state().report.get("label"), Some(&"a".into()));
+    let _ = run.end();
+}
+
+#[test]
+fn a_sink_that_cannot_be_built_again_fails_the_pipeline_once() {
+    let run = Run::start(&PIPELINE.replace(
+        "[stages.out]\ntype = \"collect\"",
+        "[stages.out]\ntype = \"collect\"\nfail_rebuilds = true",
+    ));
+    run.feed(3);
+    run.collected.wait_for(3);
+    let out = run.handle.stage("out").unwrap();
+    let err = out.reconfigure("note = \"x\"", WAIT).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the device is gone; and the old config could not be built again"),
+        "{err}"
+    );
+    let (seen, report) = run.end();
+    assert_eq!(seen.len(), 3);
+    let failure = report.failure.unwrap();
+    assert_eq!(failure.stage, "out");
+    assert!(
+        failure.cause.starts_with("rebuild failed"),
+        "{}",
+        failure.cause
+    );
+    assert!(matches!(out.state().lifecycle, Lifecycle::Failed { .. }));
 }

@@ -182,24 +182,46 @@ fn secret(key: &str) -> bool {
         .any(|s| key.to_ascii_lowercase().contains(s))
 }
 
-/// `text` with the string values of secret keys (at any depth of `table`) overwritten by `*`,
-/// byte for byte, so every span into it stays where it was.
+/// The password of a `scheme://user:password@host` string, as a range of `s`.
+fn uri_password(s: &str) -> Option<Range<usize>> {
+    let start = s.find("://")? + 3;
+    let authority_end = s[start..].find('/').map_or(s.len(), |i| start + i);
+    let at = s[start..authority_end].rfind('@')? + start;
+    let colon = s[start..at].find(':')? + start;
+    Some(colon + 1..at)
+}
+
+/// `text` with the string values of secret keys and the passwords in URIs (at any depth of
+/// `table`) overwritten by `*`, byte for byte, so every span into it stays where it was.
 fn masked(text: &str, table: &DeTable<'_>) -> String {
-    fn collect(table: &DeTable<'_>, out: &mut Vec<Range<usize>>) {
-        for (k, v) in table.iter() {
-            match v.get_ref() {
-                DeValue::Table(t) => collect(t, out),
-                DeValue::String(_) if secret(k.get_ref()) => {
-                    let s = v.span();
-                    // Inside the quotes.
-                    out.push(s.start + 1..s.end.saturating_sub(1).max(s.start + 1));
+    fn value(v: &Spanned<DeValue<'_>>, secret_key: bool, text: &str, out: &mut Vec<Range<usize>>) {
+        let s = v.span();
+        match v.get_ref() {
+            DeValue::Table(t) => collect(t, text, out),
+            DeValue::Array(a) => {
+                for item in a.iter() {
+                    value(item, secret_key, text, out);
                 }
-                _ => {}
             }
+            // Inside the quotes.
+            DeValue::String(_) if secret_key => {
+                out.push(s.start + 1..s.end.saturating_sub(1).max(s.start + 1));
+            }
+            DeValue::String(_) => {
+                if let Some(r) = text.get(s.clone()).and_then(uri_password) {
+                    out.push(s.start + r.start..s.start + r.end);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn collect(table: &DeTable<'_>, text: &str, out: &mut Vec<Range<usize>>) {
+        for (k, v) in table.iter() {
+            value(v, secret(k.get_ref()), text, out);
         }
     }
     let mut ranges = Vec::new();
-    collect(table, &mut ranges);
+    collect(table, text, &mut ranges);
     let mut bytes = text.as_bytes().to_vec();
     for r in ranges {
         if let Some(b) = bytes.get_mut(r) {
@@ -292,6 +314,15 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("password = \"*********\""), "{m}");
+        let text =
+            "uri = \"rtsp://admin:s3cret@cam:554/x\"\nurls = [\"http://a:b@h/\", \"http://h/\"]\n";
+        let (t, _) = DeTable::parse_recoverable(text);
+        let m = masked(text, t.get_ref());
+        assert!(m.contains("rtsp://admin:******@cam:554/x"), "{m}");
+        assert!(
+            m.contains("http://a:*@h/") && m.contains("http://h/"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -28,6 +28,19 @@ impl Worker {
                 command = name,
                 "command dropped unhandled: its caller stopped waiting before the stage got to it"
             );
+            // Say so, rather than drop the reply channel (which reads as a finished stage).
+            if let Command::Reconfigure {
+                reply, deadline, ..
+            }
+            | Command::Rebuild {
+                reply, deadline, ..
+            } = cmd
+            {
+                let _ = reply.send(Err(ControlError::Timeout {
+                    stage: self.id.to_string(),
+                    timeout: deadline.elapsed(),
+                }));
+            }
             return;
         }
         match cmd {
@@ -193,7 +206,19 @@ impl Worker {
             self.swap_owning(stage, configured)
         };
         self.ctl.shared.running();
-        r
+        r?;
+        if self.failed {
+            // The old stage failed while it was retired (its `finish`).
+            return Err(self.failed_refusal());
+        }
+        Ok(())
+    }
+
+    /// What a stage rebuilt in place is told.
+    fn rebuild_ctx(&self) -> crate::stage::BuildCtx {
+        let mut ctx = self.ctl.ctx.clone();
+        ctx.rebuilt = true;
+        ctx
     }
 
     fn swap_transform(
@@ -203,7 +228,7 @@ impl Worker {
         out: &mut Vec<Message>,
     ) -> Result<(), ControlError> {
         let new = configured
-            .build(&self.ctl.ctx)
+            .build(&self.rebuild_ctx())
             .map_err(|e| self.refused(e))?;
         if let BuiltStage::Transform(old) = stage {
             // What the old stage holds (a part batch) goes on before the new one takes over.
@@ -232,7 +257,12 @@ impl Worker {
         if let Err(e) = retired {
             self.handle(e);
         }
-        let error = match configured.build(&self.ctl.ctx) {
+        if matches!(stage, BuiltStage::Source(_)) {
+            // The new source's streams go on from the old one's last seq and pts.
+            self.renumber = Some(super::worker::Renumber::after(&self.ctl.last));
+        }
+        let ctx = self.rebuild_ctx();
+        let error = match configured.build(&ctx) {
             Ok(new) => {
                 *stage = new;
                 return Ok(());
@@ -243,13 +273,14 @@ impl Worker {
         let again = self
             .check(&Fragment::Text(String::new()))
             .map_err(|e| BuildError::new(e.to_string()))
-            .and_then(|c| c.configured.build(&self.ctl.ctx));
+            .and_then(|c| c.configured.build(&ctx));
         match again {
             Ok(old) => {
                 *stage = old;
                 Err(self.refused(error))
             }
             Err(e2) => {
+                self.retired = true;
                 let message = format!(
                     "{}; and the old config could not be built again: {}",
                     error.message, e2.message

@@ -328,10 +328,13 @@ impl Pipeline {
                     schema: node.schema,
                     config: node.config,
                     ctx: node.ctx,
-                    last_seq: HashMap::new(),
+                    last: HashMap::new(),
                     last_refresh: Instant::now(),
+                    dirty: false,
                 },
                 failed: false,
+                retired: false,
+                renumber: None,
             };
             let max = options.max_frames;
             let thread_name: String = format!("ef-{}", node.id).chars().take(15).collect();
@@ -484,6 +487,7 @@ fn build_ctx(
         purpose,
         notes: notes.clone(),
         services: services.clone(),
+        rebuilt: false,
     }
 }
 

@@ -30,25 +30,30 @@ pub(super) struct Control {
     pub(super) config: toml::Table,
     /// What the stage was built with; a rebuild gets the same.
     pub(super) ctx: BuildCtx,
-    pub(super) last_seq: HashMap<Arc<str>, u64>,
+    /// Per stream, the `seq` and `pts_ns` of the last item taken (sources: produced).
+    pub(super) last: HashMap<Arc<str>, (u64, u64)>,
     pub(super) last_refresh: Instant,
+    /// Something changed since the handles last saw the state.
+    pub(super) dirty: bool,
 }
 
 impl Control {
     /// An item of `meta` was taken (or produced).
     fn seen(&mut self, meta: &Meta) {
-        match self.last_seq.get_mut(&meta.stream_id) {
-            Some(s) => *s = meta.seq,
+        self.dirty = true;
+        match self.last.get_mut(&meta.stream_id) {
+            Some(s) => *s = (meta.seq, meta.pts_ns),
             None => {
-                self.last_seq.insert(meta.stream_id.clone(), meta.seq);
+                self.last
+                    .insert(meta.stream_id.clone(), (meta.seq, meta.pts_ns));
             }
         }
     }
 
     pub(super) fn last_seq(&self) -> BTreeMap<String, u64> {
-        self.last_seq
+        self.last
             .iter()
-            .map(|(k, v)| (k.to_string(), *v))
+            .map(|(k, (seq, _))| (k.to_string(), *seq))
             .collect()
     }
 
@@ -58,12 +63,56 @@ impl Control {
         stage.control().report(&mut report);
         self.shared.refresh(report, self.last_seq());
         self.last_refresh = Instant::now();
+        self.dirty = false;
     }
 
+    /// While busy: at most every [`REFRESH_EVERY`].
     fn maybe_refresh(&mut self, stage: &BuiltStage) {
-        if self.last_refresh.elapsed() >= REFRESH_EVERY {
+        if self.dirty && self.last_refresh.elapsed() >= REFRESH_EVERY {
             self.refresh(stage);
         }
+    }
+
+    /// Before waiting: whatever changed since the last refresh.
+    fn refresh_if_dirty(&mut self, stage: &BuiltStage) {
+        if self.dirty {
+            self.refresh(stage);
+        }
+    }
+}
+
+/// After a source was rebuilt in place its streams go on where they were: `seq` continues
+/// from the last one sent and `pts_ns` never goes back (a new source starts at 0).
+#[derive(Default)]
+pub(super) struct Renumber {
+    /// Per stream, the last `seq` and `pts_ns` sent before the rebuild.
+    before: HashMap<Arc<str>, (u64, u64)>,
+    /// Per stream, what is added to the new source's `seq` and `pts_ns`.
+    offsets: HashMap<Arc<str>, (u64, u64)>,
+}
+
+impl Renumber {
+    pub(super) fn after(last: &HashMap<Arc<str>, (u64, u64)>) -> Self {
+        Renumber {
+            before: last.clone(),
+            offsets: HashMap::new(),
+        }
+    }
+
+    pub(super) fn apply(&mut self, meta: &mut Meta) {
+        let before = &self.before;
+        let (seq_off, pts_off) = *self
+            .offsets
+            .entry(meta.stream_id.clone())
+            .or_insert_with(|| match before.get(&meta.stream_id) {
+                Some(&(seq, pts)) => (
+                    (seq + 1).saturating_sub(meta.seq),
+                    (pts + 1).saturating_sub(meta.pts_ns),
+                ),
+                None => (0, 0),
+            });
+        meta.seq += seq_off;
+        meta.pts_ns += pts_off;
     }
 }
 
@@ -85,6 +134,10 @@ pub(super) struct Worker {
     pub(super) ctl: Control,
     /// A fatal error happened: the stage drains its queue and takes no more changes.
     pub(super) failed: bool,
+    /// The stage in place was finished and could not be replaced: never call it again.
+    pub(super) retired: bool,
+    /// Set once a source has been rebuilt in place.
+    pub(super) renumber: Option<Renumber>,
 }
 
 impl Worker {
@@ -153,7 +206,7 @@ impl Worker {
             Err(TryRecvError::Empty) => {}
         }
         // Idle: a good moment for the handles to see the latest state.
-        self.ctl.maybe_refresh(stage);
+        self.ctl.refresh_if_dirty(stage);
         loop {
             let got = flume::Selector::new()
                 .recv(rx, |r| Some(r.map_or(Input::Closed, Input::Data)))
@@ -198,6 +251,9 @@ impl Worker {
         self.ctl.shared.running();
         while !self.stop.is_stopped() && !self.failed && max.is_none_or(|m| produced < m) {
             self.pending_commands(&mut stage, &mut out);
+            if self.failed || self.stop.is_stopped() {
+                break;
+            }
             let BuiltStage::Source(src) = &mut stage else {
                 self.fail(StageError::fatal("a source's place holds another role"));
                 break;
@@ -206,7 +262,10 @@ impl Worker {
             self.ctl.shared.busy(t);
             let r = src.next();
             match r {
-                Ok(SourceEvent::Item(msg)) => {
+                Ok(SourceEvent::Item(mut msg)) => {
+                    if let Some(r) = self.renumber.as_mut() {
+                        r.apply(msg.meta_mut());
+                    }
                     self.metrics.observe_latency(t.elapsed());
                     self.ctl.shared.idle(t, true);
                     produced += 1;
@@ -216,9 +275,16 @@ impl Worker {
                 }
                 Ok(SourceEvent::Status(status)) => {
                     self.ctl.shared.idle(t, false);
-                    self.forward(Message::Status(status));
+                    let mut msg = Message::Status(status);
+                    if let Some(r) = self.renumber.as_mut() {
+                        r.apply(msg.meta_mut());
+                    }
+                    self.forward(msg);
                 }
-                Ok(SourceEvent::Idle) => self.ctl.shared.idle(t, false),
+                Ok(SourceEvent::Idle) => {
+                    self.ctl.shared.idle(t, false);
+                    self.ctl.refresh_if_dirty(&stage);
+                }
                 Ok(SourceEvent::End) => {
                     self.ctl.shared.idle(t, false);
                     break;
@@ -232,7 +298,9 @@ impl Worker {
             }
             self.ctl.maybe_refresh(&stage);
         }
-        if let BuiltStage::Source(src) = &mut stage {
+        if !self.retired
+            && let BuiltStage::Source(src) = &mut stage
+        {
             if let Some(status) = src.closing() {
                 self.forward(status);
             }
@@ -272,6 +340,7 @@ impl Worker {
             self.ctl.maybe_refresh(&stage);
         }
         if !self.failed
+            && !self.retired
             && let BuiltStage::Transform(t) = &mut stage
         {
             let r = t.finish(&mut out);
@@ -317,7 +386,8 @@ impl Worker {
             self.ctl.maybe_refresh(&stage);
         }
         // Flush even after a failure elsewhere: what was accepted must reach its destination.
-        if let BuiltStage::Sink(k) = &mut stage
+        if !self.retired
+            && let BuiltStage::Sink(k) = &mut stage
             && let Err(e) = k.finish()
         {
             self.handle(e);

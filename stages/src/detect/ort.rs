@@ -339,7 +339,9 @@ impl Transform for OrtDetect {
             "nms_iou",
             "max_detections",
         ];
-        if !changed.only(&IN_PLACE) {
+        // Frames waiting for a batch were taken under the old filters: a rebuild runs them
+        // under those (the old stage's `finish`) before the new ones apply.
+        if !changed.only(&IN_PLACE) || !self.pending.is_empty() {
             return Ok(Reconfigure::Rebuild);
         }
         let labels: Vec<String> = self.labels.iter().map(|l| l.to_string()).collect();

@@ -219,8 +219,10 @@ impl Sink for JsonLines {
         } else {
             let path = PathBuf::from(&cfg.path);
             // Not truncated here: `validate --deep` builds stages too, and must not empty an
-            // events file. The first write (or `finish`) truncates instead.
-            let file: std::io::Result<File> = if cfg.append {
+            // events file. The first write (or `finish`) truncates instead. A stage rebuilt in
+            // a running pipeline goes on after what its predecessor wrote.
+            let append = cfg.append || ctx.rebuilt;
+            let file: std::io::Result<File> = if append {
                 OpenOptions::new().create(true).append(true).open(&path)
             } else {
                 OpenOptions::new()
@@ -241,7 +243,7 @@ impl Sink for JsonLines {
                     .with_source(e)
             })?;
             // Devices and pipes (`/dev/null`, a FIFO) have nothing to truncate.
-            if !cfg.append && file.metadata().is_ok_and(|m| m.is_file()) {
+            if !append && file.metadata().is_ok_and(|m| m.is_file()) {
                 truncate = Some(file.try_clone().map_err(|e| {
                     BuildError::new(format!("cannot open {}: {e}", path.display()))
                 })?);
@@ -446,6 +448,21 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(text.starts_with("{\"schema_version\":1"), "{text}");
+    }
+
+    #[test]
+    fn a_sink_rebuilt_in_a_running_pipeline_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let cfg: JsonLinesConfig =
+            config_from_toml(&format!("path = {:?}", path.display().to_string())).unwrap();
+        run_sink::<JsonLines>(cfg.clone(), [detections()]).unwrap();
+        let mut ctx = BuildCtx::for_stage("out");
+        ctx.rebuilt = true;
+        let mut again = JsonLines::build(cfg, &ctx).unwrap();
+        again.consume(detections()).unwrap();
+        again.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
     }
 
     #[test]
