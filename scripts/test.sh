@@ -17,6 +17,12 @@ for features in "" webhook mqtt kafka; do
     -- -D warnings
 done
 
+step "board-sized builds: nothing optional, and a board's set (gstreamer, ort, mqtt)"
+for features in "" "gstreamer,ort,mqtt"; do
+  cargo clippy --quiet --locked -p edgeflow --no-default-features --features "$features" \
+    --all-targets -- -D warnings
+done
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -3,7 +3,7 @@
 #![cfg(feature = "gstreamer")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -358,8 +358,10 @@ fn vtest_avi_decodes_all_795_frames() {
 
 // ---- RTSP ----
 
-struct Server(Child);
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
+struct Server(std::process::Child);
 
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -375,11 +377,12 @@ fn free_port() -> u16 {
         .port()
 }
 
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 fn serve(port: u16) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
         .args(["serve-rtsp", "--port", &port.to_string(), "--fps", "30"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -427,6 +430,7 @@ fn states(msgs: &[Message]) -> Vec<StreamState> {
         .collect()
 }
 
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 fn frames_after_last(msgs: &[Message], state: StreamState) -> usize {
     let start = msgs
         .iter()
@@ -439,6 +443,7 @@ fn frames_after_last(msgs: &[Message], state: StreamState) -> usize {
 }
 
 #[test]
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 fn rtsp_reconnects_after_the_server_dies_and_keeps_frame_order() {
     let port = free_port();
     let server = serve(port);
@@ -599,6 +604,7 @@ fn realtime_paces_a_file_at_its_frame_rate() {
 }
 
 #[test]
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 fn rtsp_over_udp_goes_live() {
     let port = free_port();
     let _server = serve(port);
@@ -624,6 +630,7 @@ fn rtsp_over_udp_goes_live() {
 }
 
 #[test]
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 fn rebuilding_detect_keeps_the_camera_connected_and_every_frame() {
     let port = free_port();
     let _server = serve(port);

@@ -9,6 +9,7 @@ pub struct Args {}
 
 /// One row per backend: name, whether it works here, and where it came from or why not.
 pub fn rows() -> Vec<(&'static str, bool, String)> {
+    #[cfg_attr(not(feature = "ort"), allow(unused_mut))]
     let mut rows = vec![(
         "mock",
         true,
