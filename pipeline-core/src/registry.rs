@@ -89,7 +89,7 @@ pub trait ConfiguredStage: Send {
     fn expected_len(&self) -> Option<u64> {
         None
     }
-    /// Checks without I/O.
+    /// Checks without network or devices.
     fn validate(&self) -> Result<(), Invalid>;
     /// Build the runnable stage.
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError>;

@@ -83,7 +83,8 @@ impl BuildError {
     }
 }
 
-/// One problem found by a stage's `validate` (no I/O): which field, what, and how to fix it.
+/// One problem found by a stage's `validate` (no network, no devices): which field, what, and
+/// how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     /// The config field at fault (`None`: the stage as a whole).

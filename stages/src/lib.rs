@@ -64,7 +64,7 @@ pub fn registry() -> Registry {
     r.transform::<detect::MockDetect>(detect::mock::INFO);
     #[cfg(feature = "ort")]
     r.transform::<detect::ort::OrtDetect>(detect::ort::INFO);
-    r.transform::<track::Track>(track::INFO);
+    r.transform::<track::Tracking>(track::INFO);
     r.transform::<zone::Zones>(zone::INFO);
     r.sink::<publish::JsonLines>(publish::jsonl::INFO);
     let missing_backends: &[&str] = if cfg!(feature = "ort") {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use edgeflow_core::testing::run_transform;
 use edgeflow_core::{BBox, Detection, Detections, Meta};
 use edgeflow_stages::eval::mot::{self, MotMetrics, Row};
-use edgeflow_stages::track::{Track, TrackerKind, TrackerParams};
+use edgeflow_stages::track::{TrackerKind, TrackerParams, Tracking};
 
 /// xorshift64*: a documented, dependency-free generator so the degradation is reproducible.
 struct Rng(u64);
@@ -105,7 +105,7 @@ fn track(seq: &str, kind: TrackerKind) -> MotMetrics {
         tracker: kind,
         ..TrackerParams::default()
     };
-    let out = run_transform::<Track>(params, degrade(&gt, 0x5eed_2026)).unwrap();
+    let out = run_transform::<Tracking>(params, degrade(&gt, 0x5eed_2026)).unwrap();
     let rows: Vec<Row> = out
         .iter()
         .flat_map(|t| {

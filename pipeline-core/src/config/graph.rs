@@ -213,6 +213,20 @@ fn mismatch(
         Some(span),
     )
     .label(format!("produces {produced}"));
+    // A file capture decodes by itself unless asked for packets: the fix is an option, not a
+    // stage in between.
+    if up.type_name.as_deref() == Some("capture")
+        && up.variant.as_ref().is_some_and(|(_, v)| v == "file")
+        && produced == PortKind::Frame
+        && taken == PortKind::Packet
+    {
+        return d.help(format!(
+            "a file capture decodes by itself and hands on frames: set `output = \"packets\"` on \
+             `{}` to give `{}` the still-encoded packets, or read `{}`'s frames directly without \
+             `{}`",
+            up.id, st.id, up.id, st.id
+        ));
+    }
     // A stage type that turns what is produced into what is taken bridges the two.
     let bridge = registry
         .entries()

@@ -1,4 +1,5 @@
-//! The trackers: ByteTrack and a greedy IoU tracker, one instance per stream.
+//! One stream's tracker ([`Tracker`]: its tracks, ids and parameters) and its ByteTrack
+//! association; the greedy IoU association is in `iou.rs`.
 //!
 //! ByteTrack (Zhang et al., 2022), as implemented here:
 //! 1. every track's Kalman filter predicts to this frame's time (`pts_ns`);
@@ -144,31 +145,31 @@ impl TrackerParams {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Tentative,
     Tracked,
     Lost,
 }
 
 #[derive(Clone, Debug)]
-struct STrack {
+pub(super) struct STrack {
     id: u64,
-    kf: Kalman,
-    last: Detection,
-    state: State,
+    pub(super) kf: Kalman,
+    pub(super) last: Detection,
+    pub(super) state: State,
     last_seen_ns: u64,
     frames: u64,
 }
 
 /// One stream's tracker.
 pub struct Tracker {
-    p: TrackerParams,
-    tracks: Vec<STrack>,
+    pub(super) p: TrackerParams,
+    pub(super) tracks: Vec<STrack>,
     next_id: u64,
     last_pts: Option<u64>,
 }
 
-fn iou(a: &Tlwh, b: &Tlwh) -> f32 {
+pub(super) fn iou(a: &Tlwh, b: &Tlwh) -> f32 {
     let iw = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
     let ih = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
     let inter = iw * ih;
@@ -263,7 +264,7 @@ impl Tracker {
             .collect()
     }
 
-    fn apply(&mut self, t: usize, det: &Detection, b: &Tlwh, pts: u64) {
+    pub(super) fn apply(&mut self, t: usize, det: &Detection, b: &Tlwh, pts: u64) {
         let tr = &mut self.tracks[t];
         tr.kf.update(b);
         tr.last = det.clone();
@@ -281,7 +282,7 @@ impl Tracker {
         self.next_id += 1;
     }
 
-    fn spawn(&mut self, det: &Detection, b: &Tlwh, pts: u64, confirmed: bool) {
+    pub(super) fn spawn(&mut self, det: &Detection, b: &Tlwh, pts: u64, confirmed: bool) {
         self.tracks.push(STrack {
             id: 0,
             kf: Kalman::new(b),
@@ -381,55 +382,6 @@ impl Tracker {
         for (j, (d, b)) in rest.iter().enumerate() {
             if !rest_done[j] && dets[*d].score >= self.p.new_track_threshold {
                 self.spawn(&dets[*d], b, pts, first_frame);
-            }
-        }
-    }
-
-    fn iou_tracker(&mut self, dets: &[Detection], fw: f32, fh: f32, pts: u64) {
-        let boxes: Vec<Tlwh> = dets
-            .iter()
-            .map(|d| {
-                [
-                    d.bbox.x * fw,
-                    d.bbox.y * fh,
-                    d.bbox.width * fw,
-                    d.bbox.height * fh,
-                ]
-            })
-            .collect();
-        // Greedy: best-overlapping pairs first.
-        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
-        for (t, tr) in self.tracks.iter().enumerate() {
-            let tb = tr.kf.tlwh();
-            for (j, b) in boxes.iter().enumerate() {
-                let same = !self.p.class_aware || dets[j].class_id == tr.last.class_id;
-                let v = iou(&tb, b);
-                if same && v >= self.p.match_iou && dets[j].score >= self.p.low_threshold {
-                    pairs.push((v, t, j));
-                }
-            }
-        }
-        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut t_done = vec![false; self.tracks.len()];
-        let mut d_done = vec![false; dets.len()];
-        for (_, t, j) in pairs {
-            if t_done[t] || d_done[j] {
-                continue;
-            }
-            t_done[t] = true;
-            d_done[j] = true;
-            // No motion model: the box is the detection.
-            self.tracks[t].kf = Kalman::new(&boxes[j]);
-            self.apply(t, &dets[j], &boxes[j], pts);
-        }
-        for (t, done) in t_done.iter().enumerate() {
-            if !done {
-                self.tracks[t].state = State::Lost;
-            }
-        }
-        for (j, d) in dets.iter().enumerate() {
-            if !d_done[j] && d.score >= self.p.new_track_threshold {
-                self.spawn(d, &boxes[j], pts, true);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod assign;
 pub mod bytetrack;
+mod iou;
 pub mod kalman;
 
 use std::collections::HashMap;
@@ -46,13 +47,13 @@ sink = "jsonl"
 "#,
 };
 
-/// The track stage.
-pub struct Track {
+/// The track stage (one [`Tracker`] per stream).
+pub struct Tracking {
     params: TrackerParams,
     streams: HashMap<Arc<str>, Tracker>,
 }
 
-impl Transform for Track {
+impl Transform for Tracking {
     type Config = TrackerParams;
     type In = Detections;
     type Out = Tracks;
@@ -63,7 +64,7 @@ impl Transform for Track {
 
     fn build(cfg: TrackerParams, _ctx: &BuildCtx) -> Result<Self, BuildError> {
         cfg.validate().map_err(|e| BuildError::new(e.to_string()))?;
-        Ok(Track {
+        Ok(Tracking {
             params: cfg,
             streams: HashMap::new(),
         })

@@ -136,7 +136,8 @@ struct Memo {
 }
 
 #[derive(Default)]
-struct StreamState {
+/// What the zone stage remembers of one stream.
+struct PerStream {
     tracks: HashMap<u64, Memo>,
     last_occupancy: Vec<u32>,
     last_sent_ns: Option<u64>,
@@ -146,7 +147,7 @@ struct StreamState {
 pub struct Zones {
     geometry: Geometry,
     cfg: ZoneConfig,
-    streams: HashMap<Arc<str>, StreamState>,
+    streams: HashMap<Arc<str>, PerStream>,
 }
 
 fn allowed(classes: &Option<Vec<String>>, label: &str) -> bool {
