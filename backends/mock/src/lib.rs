@@ -148,23 +148,28 @@ impl edgeflow_backend::Backend for MockBackend {
 
     fn run(
         &mut self,
-        input: &edgeflow_backend::Tensor,
+        inputs: &[edgeflow_backend::Tensor],
     ) -> Result<Vec<edgeflow_backend::Tensor>, edgeflow_backend::BackendError> {
         let s = self.size;
-        if input.shape != [1, 3, s, s] || input.data.len() != 3 * s * s {
-            return Err(edgeflow_backend::BackendError::Run(format!(
-                "the mock model takes [1, 3, {s}, {s}], got {:?}",
-                input.shape
-            )));
-        }
+        let refuse = |why: String| {
+            edgeflow_backend::BackendError::Run(format!(
+                "the mock model takes one [1, 3, {s}, {s}] f32 tensor: {why}"
+            ))
+        };
+        let [input] = inputs else {
+            return Err(refuse(format!("got {} tensors", inputs.len())));
+        };
+        input.check_against(&self.inputs[0]).map_err(refuse)?;
+        let data = input
+            .as_f32()
+            .ok_or_else(|| refuse(format!("got {:?}", input.dtype())))?;
         let n = PALETTE.len();
         let mut out = vec![0.0f32; n * (5 + n)];
         let mut acc = vec![(usize::MAX, usize::MAX, 0usize, 0usize, false); n];
         let plane = s * s;
         for y in 0..s {
             for x in 0..s {
-                let px =
-                    [0, 1, 2].map(|c| (input.data[c * plane + y * s + x] * 255.0).round() as u8);
+                let px = [0, 1, 2].map(|c| (data[c * plane + y * s + x] * 255.0).round() as u8);
                 if let Some(c) = PALETTE.iter().position(|(_, col)| *col == px) {
                     let a = &mut acc[c];
                     *a = (a.0.min(x), a.1.min(y), a.2.max(x), a.3.max(y), true);
@@ -180,10 +185,7 @@ impl edgeflow_backend::Backend for MockBackend {
             row[..5].copy_from_slice(&[x0 as f32 + w / 2.0, y0 as f32 + h / 2.0, w, h, 1.0]);
             row[5 + c] = 1.0;
         }
-        Ok(vec![edgeflow_backend::Tensor {
-            shape: vec![1, n, 5 + n],
-            data: out,
-        }])
+        Ok(vec![edgeflow_backend::Tensor::f32(vec![1, n, 5 + n], out)])
     }
 }
 
@@ -260,22 +262,27 @@ mod tests {
                 }
             }
         }
-        let out = b
-            .run(&Tensor {
-                shape: vec![1, 3, 8, 8],
-                data,
-            })
-            .unwrap();
-        let row = &out[0].data[11..22];
+        let input = Tensor::f32(vec![1, 3, 8, 8], data).with_layout(edgeflow_backend::Layout::Nchw);
+        let out = b.run(std::slice::from_ref(&input)).unwrap();
+        let out = out[0].to_f32();
+        let row = &out[11..22];
         assert_eq!(&row[..7], &[3.0, 6.0, 2.0, 4.0, 1.0, 0.0, 1.0]);
-        assert!(out[0].data[..11].iter().all(|v| *v == 0.0), "no person");
+        assert!(out[..11].iter().all(|v| *v == 0.0), "no person");
         assert!(
-            b.run(&Tensor {
-                shape: vec![1, 3, 4, 4],
-                data: vec![0.0; 48]
-            })
-            .is_err()
+            b.run(&[Tensor::f32(vec![1, 3, 4, 4], vec![0.0; 48])])
+                .is_err()
         );
+        // Every backend's conformance checks, on the same car.
+        let case = edgeflow_backend::conformance::Case {
+            inputs: vec![input],
+            expect: Box::new(|out| {
+                let v = out[0].to_f32();
+                (v.get(11..18) == Some(&[3.0, 6.0, 2.0, 4.0, 1.0, 0.0, 1.0][..]))
+                    .then_some(())
+                    .ok_or_else(|| format!("the car's row is {:?}", v.get(11..22)))
+            }),
+        };
+        assert_eq!(edgeflow_backend::conformance::check(&mut b, &case), Ok(()));
     }
 
     #[test]

@@ -12,7 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use edgeflow_backend::{Backend, BackendError, DType, RuntimeStatus, Tensor, TensorSpec};
+use edgeflow_backend::{
+    Backend, BackendError, DType, RuntimeStatus, Tensor, TensorData, TensorSpec,
+};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
@@ -212,30 +214,70 @@ impl Backend for OrtBackend {
         &self.outputs
     }
 
-    fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, BackendError> {
-        let name = self
-            .inputs
-            .first()
-            .map(|s| s.name.clone())
-            .ok_or_else(|| BackendError::Run("the model has no input".into()))?;
-        let shape: Vec<i64> = input.shape.iter().map(|d| *d as i64).collect();
-        let value = TensorRef::from_array_view((shape, input.data.as_slice()))
-            .map_err(|e| BackendError::Run(e.to_string()))?;
+    fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, BackendError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(BackendError::Run(format!(
+                "the model takes {} input tensors, got {}",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> = Vec::new();
+        for (t, spec) in inputs.iter().zip(&self.inputs) {
+            t.check_against(spec).map_err(BackendError::Run)?;
+            let shape: Vec<i64> = t.shape.iter().map(|d| *d as i64).collect();
+            let run_err = |e: ort::Error| BackendError::Run(format!("input `{}`: {e}", spec.name));
+            let value: ort::session::SessionInputValue<'_> = match &t.data {
+                TensorData::F32(v) => TensorRef::from_array_view((shape, v.as_slice()))
+                    .map_err(run_err)?
+                    .into(),
+                TensorData::U8(v) => TensorRef::from_array_view((shape, v.as_slice()))
+                    .map_err(run_err)?
+                    .into(),
+                TensorData::I8(v) => TensorRef::from_array_view((shape, v.as_slice()))
+                    .map_err(run_err)?
+                    .into(),
+                TensorData::F16(_) => {
+                    return Err(BackendError::Run(format!(
+                        "input `{}`: f16 tensors are not built into this ONNX Runtime backend",
+                        spec.name
+                    )));
+                }
+            };
+            values.push((spec.name.clone(), value));
+        }
         let outputs = self
             .session
-            .run(ort::inputs![name => value])
+            .run(values)
             .map_err(|e| BackendError::Run(e.to_string()))?;
         let mut result = Vec::with_capacity(self.outputs.len());
         for spec in &self.outputs {
-            let (shape, data) = outputs[spec.name.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| BackendError::Run(format!("output {}: {e}", spec.name)))?;
-            result.push(Tensor {
-                shape: shape
+            let value = &outputs[spec.name.as_str()];
+            let out_err = |e: ort::Error| BackendError::Run(format!("output {}: {e}", spec.name));
+            let dims = |shape: &ort::value::Shape| -> Vec<usize> {
+                shape
                     .iter()
                     .map(|d| usize::try_from(*d).unwrap_or(0))
-                    .collect(),
-                data: data.to_vec(),
+                    .collect()
+            };
+            let tensor = match spec.dtype {
+                DType::U8 => {
+                    let (shape, data) = value.try_extract_tensor::<u8>().map_err(out_err)?;
+                    Tensor::new(dims(shape), TensorData::U8(data.to_vec()))
+                }
+                DType::I8 => {
+                    let (shape, data) = value.try_extract_tensor::<i8>().map_err(out_err)?;
+                    Tensor::new(dims(shape), TensorData::I8(data.to_vec()))
+                }
+                _ => {
+                    let (shape, data) = value.try_extract_tensor::<f32>().map_err(out_err)?;
+                    Tensor::f32(dims(shape), data.to_vec())
+                }
+            };
+            result.push(Tensor {
+                quantization: spec.quantization,
+                layout: spec.layout,
+                ..tensor
             });
         }
         Ok(result)

@@ -263,13 +263,17 @@ impl Decoder {
         match self {
             Decoder::Yolo(layout, classes) => {
                 let Some(t) = outputs.first() else { return out };
+                let data = t.to_f32();
                 let (n, stride) = match layout {
-                    YoloLayout::RowsWithObjectness => (t.data.len() / (classes + 5), classes + 5),
-                    YoloLayout::ColumnsNoObjectness => (t.data.len() / (classes + 4), 1),
+                    YoloLayout::RowsWithObjectness => (data.len() / (classes + 5), classes + 5),
+                    YoloLayout::ColumnsNoObjectness => (data.len() / (classes + 4), 1),
                 };
-                let at = |i: usize, a: usize| match layout {
-                    YoloLayout::RowsWithObjectness => t.data[i * stride + a],
-                    YoloLayout::ColumnsNoObjectness => t.data[a * n + i],
+                let at = |i: usize, a: usize| {
+                    let k = match layout {
+                        YoloLayout::RowsWithObjectness => i * stride + a,
+                        YoloLayout::ColumnsNoObjectness => a * n + i,
+                    };
+                    data.get(k).copied().unwrap_or(0.0)
                 };
                 let first_class = match layout {
                     YoloLayout::RowsWithObjectness => 5,
@@ -307,7 +311,8 @@ impl Decoder {
                     let (Some(scores), Some(boxes)) = (outputs.get(s), outputs.get(b)) else {
                         return out;
                     };
-                    for (i, logit) in scores.data.iter().enumerate() {
+                    let (scores, boxes) = (scores.to_f32(), boxes.to_f32());
+                    for (i, logit) in scores.iter().enumerate() {
                         let score = sigmoid(*logit);
                         let Some(&(ax, ay)) = anchors.get(base + i) else {
                             break;
@@ -315,7 +320,9 @@ impl Decoder {
                         if score < threshold || !keep(0) {
                             continue;
                         }
-                        let r = &boxes.data[i * 16..i * 16 + 16];
+                        let Some(r) = boxes.get(i * 16..i * 16 + 16) else {
+                            break;
+                        };
                         let (cx, cy) = (ax * size + r[0], ay * size + r[1]);
                         let (w, h) = (r[2], r[3]);
                         let keypoints = (0..6)
@@ -328,7 +335,7 @@ impl Decoder {
                             keypoints,
                         });
                     }
-                    base += scores.data.len();
+                    base += scores.len();
                 }
             }
         }
@@ -460,24 +467,24 @@ mod tests {
     #[test]
     fn yolo_rows_and_columns_decode_alike() {
         // Two candidates, 2 classes. Rows: cx, cy, w, h, obj, c0, c1.
-        let rows = Tensor {
-            shape: vec![1, 2, 7],
-            data: vec![
+        let rows = Tensor::f32(
+            vec![1, 2, 7],
+            vec![
                 10.0, 10.0, 4.0, 4.0, 0.9, 0.1, 0.8, 30.0, 30.0, 2.0, 2.0, 0.2, 0.9, 0.1,
             ],
-        };
+        );
         let d = Decoder::Yolo(YoloLayout::RowsWithObjectness, 2);
         let c = d.decode(&[rows], (64, 64), 0.5, &|_| true);
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].class, c[0].bbox), (1, [8.0, 8.0, 12.0, 12.0]));
         assert!((c[0].score - 0.72).abs() < 1e-6);
         // Columns (v8): cx, cy, w, h, c0, c1 per column.
-        let cols = Tensor {
-            shape: vec![1, 6, 2],
-            data: vec![
+        let cols = Tensor::f32(
+            vec![1, 6, 2],
+            vec![
                 10.0, 30.0, 10.0, 30.0, 4.0, 2.0, 4.0, 2.0, 0.1, 0.6, 0.72, 0.1,
             ],
-        };
+        );
         let d = Decoder::Yolo(YoloLayout::ColumnsNoObjectness, 2);
         let c = d.decode(&[cols], (64, 64), 0.5, &|class| class == 1);
         assert_eq!(c.len(), 1);
@@ -503,22 +510,10 @@ mod tests {
         let mut b1 = vec![0.0f32; 512 * 16];
         b1[..6].copy_from_slice(&[2.0, 1.0, 8.0, 6.0, 1.0, 1.0]);
         let outputs = [
-            Tensor {
-                shape: vec![1, 512, 1],
-                data: s1,
-            },
-            Tensor {
-                shape: vec![1, 384, 1],
-                data: vec![-10.0; 384],
-            },
-            Tensor {
-                shape: vec![1, 512, 16],
-                data: b1,
-            },
-            Tensor {
-                shape: vec![1, 384, 16],
-                data: vec![0.0; 384 * 16],
-            },
+            Tensor::f32(vec![1, 512, 1], s1),
+            Tensor::f32(vec![1, 384, 1], vec![-10.0; 384]),
+            Tensor::f32(vec![1, 512, 16], b1),
+            Tensor::f32(vec![1, 384, 16], vec![0.0; 384 * 16]),
         ];
         let c = contract
             .decoder

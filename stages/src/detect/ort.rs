@@ -400,17 +400,18 @@ impl OrtDetect {
                 &mut self.resizer,
             )
             .map_err(StageError::transient)?;
+            data.extend_from_slice(&tensor.to_f32());
             shape = tensor.shape;
-            data.extend_from_slice(&tensor.data);
             places.push(place);
         }
         let n = places.len();
         let mut per_item: Vec<Vec<Tensor>> = Vec::new();
         if n > 0 {
             shape[0] = n;
+            let input = Tensor::f32(shape, data).with_layout(c.layout);
             let outputs = self
                 .backend
-                .run(&Tensor { shape, data })
+                .run(std::slice::from_ref(&input))
                 .map_err(StageError::transient)?;
             // Split every output along the batch dimension.
             per_item = (0..n)
@@ -418,19 +419,16 @@ impl OrtDetect {
                     outputs
                         .iter()
                         .map(|t| {
-                            let len = t.data.len() / n.max(1);
-                            let mut shape = t.shape.clone();
-                            if let Some(first) = shape.first_mut() {
-                                *first = 1;
-                            }
-                            Tensor {
-                                shape,
-                                data: t.data[i * len..(i + 1) * len].to_vec(),
-                            }
+                            t.batch_item(i, n).ok_or_else(|| {
+                                StageError::transient(format!(
+                                    "an output of shape {:?} does not split into {n} frames",
+                                    t.shape
+                                ))
+                            })
                         })
-                        .collect()
+                        .collect::<Result<Vec<Tensor>, StageError>>()
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
         }
         let mut results = per_item.into_iter().zip(places);
         for (frame, analyse) in pending {

@@ -176,7 +176,7 @@ pub fn prepare(
         dx: dx as f32,
         dy: dy as f32,
     };
-    Ok((Tensor { shape, data }, placement))
+    Ok((Tensor::f32(shape, data).with_layout(layout), placement))
 }
 
 #[cfg(test)]
@@ -211,10 +211,13 @@ mod tests {
         assert_eq!(t.shape, [1, 3, 4, 4]);
         assert_eq!((p.dx, p.dy, p.sx, p.sy), (0.0, 1.0, 1.0, 1.0));
         assert!(
-            (t.data[0] - 128.0 / 255.0).abs() < 1e-6,
+            (t.to_f32()[0] - 128.0 / 255.0).abs() < 1e-6,
             "top row is padding"
         );
-        assert!((t.data[4] - 1.0).abs() < 1e-6, "second row is the image");
+        assert!(
+            (t.to_f32()[4] - 1.0).abs() < 1e-6,
+            "second row is the image"
+        );
         assert_eq!(p.to_frame(2.0, 2.0), (2.0, 1.0));
     }
 
@@ -238,8 +241,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((p.dx, p.dy), (0.0, 0.0));
-        assert_eq!(t.data[0], 255.0);
-        assert_eq!(t.data[(2 * 4) * 3], 0.0, "row 2 is padding");
+        assert_eq!(t.to_f32()[0], 255.0);
+        assert_eq!(t.to_f32()[(2 * 4) * 3], 0.0, "row 2 is padding");
     }
 
     #[test]
@@ -262,7 +265,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.shape, [1, 1, 1, 3]);
-        assert_eq!(t.data, [1.0, -1.0, -1.0]);
+        assert_eq!(&*t.to_f32(), [1.0, -1.0, -1.0]);
     }
 
     #[test]
