@@ -1,0 +1,349 @@
+//! The backend-neutral part of a detect stage: over any [`Backend`], the model family's
+//! contract (checked when the stage is built), preprocessing, batching across streams, the
+//! family's decoder, NMS, the class and score filters, and mapping boxes back to the frame.
+//! A backend stage (`ort.rs`, later TensorRT, Hailo, RKNN) only loads its backend.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use edgeflow_backend::{Backend, Tensor};
+use edgeflow_core::{
+    BBox, BuildCtx, BuildError, Changed, Detection, Detections, Emit, Frame, Reconfigure, Report,
+    StageError,
+};
+use fast_image_resize::Resizer;
+
+use super::families::{Contract, Family, nms, weighted_nms};
+use super::preprocess::{Placement, Resize, prepare};
+
+/// The options every model-backed detect stage has.
+#[derive(Clone, Debug)]
+pub struct ModelOptions {
+    /// The model file (for messages and the report).
+    pub model: PathBuf,
+    /// The model family.
+    pub family: Family,
+    /// Class labels in class order.
+    pub labels: Vec<String>,
+    /// Keep only these labels (`None`: all).
+    pub classes: Option<Vec<String>>,
+    /// Drop detections scoring below this.
+    pub score_threshold: f32,
+    /// Overlap above which NMS drops the weaker box (`None`: the family's default).
+    pub nms_iou: Option<f32>,
+    /// At most this many detections per frame.
+    pub max_detections: usize,
+    /// How frames are fitted into the input.
+    pub resize: Resize,
+    /// Analyse every n-th frame.
+    pub every_nth_frame: u32,
+    /// Frames run together.
+    pub batch: usize,
+}
+
+/// A detect stage over any backend.
+pub struct ModelDetect {
+    backend: Box<dyn Backend>,
+    /// The backend's name in configs (`ort`) and how messages name its runtime.
+    backend_name: (&'static str, &'static str),
+    model: PathBuf,
+    family: Family,
+    contract: Contract,
+    labels: Vec<Arc<str>>,
+    keep: Vec<bool>,
+    threshold: f32,
+    nms_iou: f32,
+    max: usize,
+    resize: Resize,
+    every: u64,
+    resizer: Resizer,
+    weighted: bool,
+    batch: usize,
+    /// Frames waiting for a batch, in arrival order; `false` = not analysed (`every_nth_frame`).
+    pending: Vec<(Frame, bool)>,
+}
+
+fn default_nms_iou(family: Family) -> f32 {
+    match family {
+        Family::Yolo => 0.45,
+        Family::Blazeface => 0.3,
+    }
+}
+
+/// Which of the model's labels pass `classes` (all when `None`); a class the model does not
+/// know is an error that lists the labels.
+fn class_filter(labels: &[String], classes: Option<&[String]>) -> Result<Vec<bool>, BuildError> {
+    if let Some(classes) = classes {
+        for c in classes {
+            if !labels.contains(c) {
+                return Err(BuildError::new(format!(
+                    "`classes` names `{c}`, which is not in the model's labels"
+                ))
+                .with_help(format!(
+                    "labels include: {}",
+                    labels
+                        .iter()
+                        .take(12)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    Ok(labels
+        .iter()
+        .map(|l| classes.is_none_or(|c| c.contains(l)))
+        .collect())
+}
+
+impl ModelDetect {
+    /// Check `backend`'s model against the family's contract and the batch size, and make
+    /// the stage. `name` is the backend's config name (`ort`) and `runtime` how messages call
+    /// it (`ONNX Runtime`).
+    pub fn new(
+        backend: Box<dyn Backend>,
+        (name, runtime): (&'static str, &'static str),
+        o: ModelOptions,
+        ctx: &BuildCtx,
+    ) -> Result<Self, BuildError> {
+        let keep = class_filter(&o.labels, o.classes.as_deref())?;
+        let model = &o.model;
+        let contract = o.family.check(backend.inputs(), backend.outputs(), o.labels.len()).map_err(|m| {
+            let help = super::families::suggest(backend.inputs(), backend.outputs()).unwrap_or_else(|| {
+                "check `model` and `family` (and `labels`: one line per class, in the model's order)".to_string()
+            });
+            BuildError::new(format!(
+                "{} does not fit family `{}`: expected {}; the file has {}",
+                model.display(),
+                o.family.name(),
+                m.expected,
+                m.found
+            ))
+            .with_help(help)
+        })?;
+        let fixed_batch = backend
+            .inputs()
+            .first()
+            .and_then(|i| i.shape.first().copied().flatten());
+        if o.batch > 1 && fixed_batch.is_some_and(|b| b != o.batch) {
+            return Err(BuildError::new(format!(
+                "`batch = {}` needs a model with a dynamic batch dimension; {} has a fixed batch of {}",
+                o.batch,
+                model.display(),
+                fixed_batch.unwrap_or(1)
+            ))
+            .with_help("set `batch = 1`, or export the model with a dynamic first dimension (scripts/darknet2onnx.py --dynamic-batch)"));
+        }
+        ctx.note(format!(
+            "model {} ({}, {}×{} input, {} classes) on {runtime}",
+            model.display(),
+            o.family.name(),
+            contract.width,
+            contract.height,
+            o.labels.len()
+        ));
+        Ok(ModelDetect {
+            backend,
+            backend_name: (name, runtime),
+            model: o.model,
+            family: o.family,
+            nms_iou: o.nms_iou.unwrap_or(default_nms_iou(o.family)),
+            contract,
+            labels: o.labels.into_iter().map(Into::into).collect(),
+            keep,
+            threshold: o.score_threshold,
+            max: o.max_detections,
+            resize: o.resize,
+            every: u64::from(o.every_nth_frame),
+            resizer: Resizer::new(),
+            weighted: o.family == Family::Blazeface,
+            batch: o.batch,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The filters after the model apply in place (score threshold, classes, NMS overlap,
+    /// maximum detections, frame sampling); anything else needs a new model (`Rebuild`).
+    pub fn reconfigure(
+        &mut self,
+        o: &ModelOptions,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        const IN_PLACE: [&str; 5] = [
+            "score_threshold",
+            "classes",
+            "every_nth_frame",
+            "nms_iou",
+            "max_detections",
+        ];
+        // Frames waiting for a batch were taken under the old filters: a rebuild runs them
+        // under those (the old stage's `finish`) before the new ones apply.
+        if !changed.only(&IN_PLACE) || !self.pending.is_empty() {
+            return Ok(Reconfigure::Rebuild);
+        }
+        let labels: Vec<String> = self.labels.iter().map(|l| l.to_string()).collect();
+        self.keep = class_filter(&labels, o.classes.as_deref())?;
+        self.threshold = o.score_threshold;
+        self.every = u64::from(o.every_nth_frame);
+        self.max = o.max_detections;
+        self.nms_iou = o.nms_iou.unwrap_or(default_nms_iou(self.family));
+        Ok(Reconfigure::Applied)
+    }
+
+    /// The model's labels, in class order.
+    pub fn labels(&self) -> Vec<String> {
+        self.labels.iter().map(|l| l.to_string()).collect()
+    }
+
+    /// The backend, the model and the filters.
+    pub fn report(&self, report: &mut Report) {
+        report
+            .set("backend", self.backend_name.0)
+            .set("model", self.model.display().to_string())
+            .set("family", self.family.name())
+            .set("score_threshold", f64::from(self.threshold))
+            .set("every_nth_frame", self.every)
+            .set("batch", self.batch as u64);
+    }
+
+    /// Take one frame; emits when a batch is full.
+    pub fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        let analyse = frame.meta.seq.is_multiple_of(self.every);
+        self.pending.push((frame, analyse));
+        if self.pending.iter().filter(|(_, a)| *a).count() >= self.batch {
+            self.flush(out)?;
+        }
+        Ok(())
+    }
+
+    /// Run what waits for a batch.
+    pub fn finish(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        self.flush(out)
+    }
+
+    /// Run every waiting frame that is to be analysed in one batch, and emit all waiting
+    /// frames' results in arrival order.
+    fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        let pending = std::mem::take(&mut self.pending);
+        let c = &self.contract;
+        let mut data = Vec::new();
+        let mut shape = Vec::new();
+        let mut places = Vec::new();
+        for (frame, analyse) in &pending {
+            if !analyse {
+                continue;
+            }
+            let (tensor, place) = prepare(
+                frame,
+                c.width,
+                c.height,
+                c.layout,
+                self.resize,
+                c.norm,
+                &mut self.resizer,
+            )
+            .map_err(StageError::transient)?;
+            data.extend_from_slice(&tensor.to_f32());
+            shape = tensor.shape;
+            places.push(place);
+        }
+        let n = places.len();
+        let mut per_item: Vec<Vec<Tensor>> = Vec::new();
+        if n > 0 {
+            shape[0] = n;
+            let input = Tensor::f32(shape, data).with_layout(c.layout);
+            let outputs = self
+                .backend
+                .run(std::slice::from_ref(&input))
+                .map_err(StageError::transient)?;
+            // Split every output along the batch dimension.
+            per_item = (0..n)
+                .map(|i| {
+                    outputs
+                        .iter()
+                        .map(|t| {
+                            t.batch_item(i, n).ok_or_else(|| {
+                                StageError::transient(format!(
+                                    "an output of shape {:?} does not split into {n} frames",
+                                    t.shape
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<Tensor>, StageError>>()
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        let mut results = per_item.into_iter().zip(places);
+        for (frame, analyse) in pending {
+            if !analyse {
+                out.push(Detections::skipped(&frame));
+                continue;
+            }
+            let Some((outputs, place)) = results.next() else {
+                break;
+            };
+            out.push(self.detections(frame, &outputs, place));
+        }
+        Ok(())
+    }
+
+    fn detections(&self, frame: Frame, outputs: &[Tensor], place: Placement) -> Detections {
+        let c = &self.contract;
+        let keep = &self.keep;
+        let candidates = c
+            .decoder
+            .decode(outputs, (c.width, c.height), self.threshold, &|k| {
+                keep.get(k).copied().unwrap_or(false)
+            });
+        let kept = if self.weighted {
+            weighted_nms(candidates, self.nms_iou, self.max)
+        } else {
+            nms(candidates, self.nms_iou, self.max)
+        };
+        let (fw, fh) = (frame.width as f32, frame.height as f32);
+        let detections = kept
+            .into_iter()
+            .map(|cand| {
+                let (x1, y1) = place.to_frame(cand.bbox[0], cand.bbox[1]);
+                let (x2, y2) = place.to_frame(cand.bbox[2], cand.bbox[3]);
+                let (x1, y1, x2, y2) = (
+                    x1.clamp(0.0, fw),
+                    y1.clamp(0.0, fh),
+                    x2.clamp(0.0, fw),
+                    y2.clamp(0.0, fh),
+                );
+                Detection {
+                    class_id: cand.class as u32,
+                    label: self
+                        .labels
+                        .get(cand.class)
+                        .cloned()
+                        .unwrap_or_else(|| "?".into()),
+                    score: cand.score,
+                    bbox: BBox {
+                        x: x1 / fw,
+                        y: y1 / fh,
+                        width: (x2 - x1) / fw,
+                        height: (y2 - y1) / fh,
+                    },
+                    keypoints: cand
+                        .keypoints
+                        .iter()
+                        .map(|k| {
+                            let (x, y) = place.to_frame(k[0], k[1]);
+                            [x / fw, y / fh]
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Detections {
+            frame_width: frame.width,
+            frame_height: frame.height,
+            detections,
+            skipped: false,
+            meta: frame.meta,
+        }
+    }
+}
