@@ -311,7 +311,7 @@ fn a_missing_runtime_library_says_where_it_looked() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-ort");
     std::fs::create_dir_all(&dir).unwrap();
     let det = format!(
-        "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nlibrary = \"/nonexistent/libonnxruntime.so\"",
+        "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nort = {{ library = \"/nonexistent/libonnxruntime.so\" }}",
         asset("models/yolov3-tiny-416.onnx"),
         asset("models/coco.names")
     );
@@ -426,7 +426,9 @@ fn session_options_do_not_change_results() {
     let a = detect("zidane.jpg", &base);
     let b = detect(
         "zidane.jpg",
-        &format!("{base}\nintra_threads = 1\ninter_threads = 1\noptimization = \"disable\""),
+        &format!(
+            "{base}\nort = {{ intra_threads = 1, inter_threads = 1, optimization = \"disable\" }}"
+        ),
     );
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {

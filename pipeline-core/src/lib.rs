@@ -32,6 +32,6 @@ pub use registry::{NotCompiled, Registry, Role, StageInfo, Variant};
 pub use runtime::{Pipeline, RunHandle, RunOptions, RunReport, RuntimeError, StageFailure};
 pub use services::Services;
 pub use stage::{
-    BoxError, BuildCtx, BuildError, BuildPurpose, Emit, Invalid, Notes, Problem, Sink, Source,
-    SourceEvent, StageError, StopSignal, Transform,
+    BoxError, BuildCtx, BuildError, BuildPurpose, Emit, Invalid, Moved, Notes, Problem, Sink,
+    Source, SourceEvent, StageError, StopSignal, Transform,
 };

@@ -155,6 +155,10 @@ pub trait StageFactory: Send + Sync + 'static {
     fn output_kind(&self) -> Option<PortKind>;
     /// The config's field names.
     fn fields(&self) -> &'static [&'static str];
+    /// Keys that moved into nested tables.
+    fn moved(&self) -> &'static [crate::stage::Moved] {
+        &[]
+    }
     /// Deserialize the typed config.
     fn configure(
         &self,
@@ -351,6 +355,9 @@ impl<S: Source> StageFactory for SourceFactory<S> {
     fn fields(&self) -> &'static [&'static str] {
         config_fields::<S::Config>()
     }
+    fn moved(&self) -> &'static [crate::stage::Moved] {
+        S::MOVED
+    }
     fn configure(
         &self,
         table: Spanned<DeValue<'_>>,
@@ -478,6 +485,9 @@ impl<T: Transform> StageFactory for TransformFactory<T> {
     fn fields(&self) -> &'static [&'static str] {
         config_fields::<T::Config>()
     }
+    fn moved(&self) -> &'static [crate::stage::Moved] {
+        T::MOVED
+    }
     fn configure(
         &self,
         table: Spanned<DeValue<'_>>,
@@ -561,6 +571,9 @@ impl<K: Sink> StageFactory for SinkFactory<K> {
     }
     fn fields(&self) -> &'static [&'static str] {
         config_fields::<K::Config>()
+    }
+    fn moved(&self) -> &'static [crate::stage::Moved] {
+        K::MOVED
     }
     fn configure(
         &self,

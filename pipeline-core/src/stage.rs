@@ -150,6 +150,16 @@ impl fmt::Display for Invalid {
 
 impl StdError for Invalid {}
 
+/// A config key that now lives in a nested table: a file that still has it gets an error that
+/// names the table and the line to write (`intra_threads = 2` → `ort = { intra_threads = 2 }`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The old top-level key.
+    pub key: &'static str,
+    /// The table it moved into.
+    pub table: &'static str,
+}
+
 /// Tells long-running sources that the pipeline is stopping (Ctrl-C, a fatal error elsewhere).
 #[derive(Clone, Debug, Default)]
 pub struct StopSignal(Arc<AtomicBool>);
@@ -349,6 +359,8 @@ pub trait Source: Sized + Send + 'static {
     fn expected_len(_cfg: &Self::Config) -> Option<u64> {
         None
     }
+    /// Keys that moved into nested tables of the config (see [`Moved`]).
+    const MOVED: &'static [Moved] = &[];
     /// Checks without network or devices (reading local files is allowed); also run on every
     /// change to the running stage.
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
@@ -404,6 +416,8 @@ pub trait Transform: Sized + Send + 'static {
     fn output_kind(_cfg: &Self::Config) -> PortKind {
         Self::Out::KIND
     }
+    /// Keys that moved into nested tables of the config (see [`Moved`]).
+    const MOVED: &'static [Moved] = &[];
     /// Checks without network or devices (reading local files is allowed); also run on every
     /// change to the running stage.
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
@@ -440,6 +454,8 @@ pub trait Sink: Sized + Send + 'static {
     type Config: DeserializeOwned + Send + 'static;
     /// What it takes ([`crate::Message`] for every kind).
     type In: Port;
+    /// Keys that moved into nested tables of the config (see [`Moved`]).
+    const MOVED: &'static [Moved] = &[];
     /// Checks without network or devices (reading local files is allowed); also run on every
     /// change to the running stage.
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {

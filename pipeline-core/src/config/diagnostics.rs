@@ -135,6 +135,11 @@ impl Diagnostics {
         self.items.is_empty()
     }
 
+    /// The text under `span`, when it is inside the source.
+    pub fn text(&self, span: std::ops::Range<usize>) -> Option<&str> {
+        self.source.get(span)
+    }
+
     /// Line and column (1-based) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.source[..offset.min(self.source.len())];

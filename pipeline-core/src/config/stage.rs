@@ -35,6 +35,33 @@ pub(crate) fn unknown_field(
         ))
 }
 
+/// A key that moved into a nested table: name the table and write the line, with the value as
+/// the file has it.
+fn moved_field(
+    m: &crate::stage::Moved,
+    table: &DeTable<'_>,
+    diags: &Diagnostics,
+    span: Range<usize>,
+    place: &str,
+) -> Diagnostic {
+    let value = table
+        .get(m.key)
+        .and_then(|v| diags.text(v.span()))
+        .unwrap_or("...");
+    Diagnostic::error(
+        format!(
+            "`{}` has moved into the `{}` table in {place}",
+            m.key, m.table
+        ),
+        Some(span),
+    )
+    .label(format!("now `{}.{}`", m.table, m.key))
+    .help(format!(
+        "write `{} = {{ {} = {value} }}` instead (the `{}` table holds every {} option)",
+        m.table, m.key, m.table, m.table
+    ))
+}
+
 pub(crate) fn wrong_type(key: &str, expected: &str, v: &Spanned<DeValue<'_>>) -> Diagnostic {
     Diagnostic::error(format!("wrong value type for `{key}`"), Some(v.span()))
         .label(format!(
@@ -398,8 +425,12 @@ pub(crate) fn check_config(
         .filter(|(k, _)| !fields.contains(&k.get_ref().as_ref_str()))
         .map(|(k, _)| (k.get_ref().to_string(), k.span()))
         .collect();
+    let moved = factory.moved();
     for (k, span) in &unknown {
-        diags.push(unknown_field(k, span.clone(), &place, &all_fields));
+        match moved.iter().find(|m| m.key == k) {
+            Some(m) => diags.push(moved_field(m, &table, diags, span.clone(), &place)),
+            None => diags.push(unknown_field(k, span.clone(), &place, &all_fields)),
+        }
         table.remove(k.as_str());
     }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use edgeflow_backend_ort::{Optimization, OrtBackend, OrtOptions};
 use edgeflow_core::{
-    BuildCtx, BuildError, Changed, Detections, Emit, Frame, Invalid, Reconfigure, Report,
+    BuildCtx, BuildError, Changed, Detections, Emit, Frame, Invalid, Moved, Reconfigure, Report,
     StageError, StageInfo, Transform, Variant,
 };
 use serde::Deserialize;
@@ -38,7 +38,7 @@ score_threshold = 0.4
 nms_iou = 0.45
 resize = "letterbox"                  # or "stretch"
 every_nth_frame = 1
-intra_threads = 2
+ort = { intra_threads = 2 }           # ONNX Runtime's own options
 
 [stages.out]
 type = "publish"
@@ -107,6 +107,16 @@ pub struct OrtDetectConfig {
     /// Run this many frames (of any streams) together; needs a model with a dynamic batch.
     #[serde(default = "one_usize")]
     pub batch: usize,
+    /// ONNX Runtime's own options (`ort = { intra_threads = 2 }`).
+    #[serde(default)]
+    pub ort: OrtTable,
+}
+
+/// `ort = { ... }`: the options only ONNX Runtime has, in a table named after the backend so
+/// one file can carry the options of several boards' backends.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrtTable {
     /// Threads inside an operator (0: ONNX Runtime decides).
     #[serde(default)]
     pub intra_threads: usize,
@@ -144,6 +154,25 @@ impl Transform for OrtDetect {
     type Config = OrtDetectConfig;
     type In = Frame;
     type Out = Detections;
+
+    const MOVED: &'static [Moved] = &[
+        Moved {
+            key: "intra_threads",
+            table: "ort",
+        },
+        Moved {
+            key: "inter_threads",
+            table: "ort",
+        },
+        Moved {
+            key: "optimization",
+            table: "ort",
+        },
+        Moved {
+            key: "library",
+            table: "ort",
+        },
+    ];
 
     fn validate(cfg: &OrtDetectConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
@@ -204,10 +233,10 @@ impl Transform for OrtDetect {
                 .with_help("run scripts/setup.sh (it fetches and converts the models into assets/models/), or fix `model`"));
         }
         let options = OrtOptions {
-            library: cfg.library.as_ref().map(PathBuf::from),
-            intra_threads: cfg.intra_threads,
-            inter_threads: cfg.inter_threads,
-            optimization: match cfg.optimization {
+            library: cfg.ort.library.as_ref().map(PathBuf::from),
+            intra_threads: cfg.ort.intra_threads,
+            inter_threads: cfg.ort.inter_threads,
+            optimization: match cfg.ort.optimization {
                 OptLevel::Disable => Optimization::Disable,
                 OptLevel::Basic => Optimization::Basic,
                 OptLevel::Extended => Optimization::Extended,
