@@ -35,6 +35,21 @@ pub(crate) fn unknown_field(
         ))
 }
 
+/// For serde's "unknown field `x`, expected one of `a`, `b`" inside a nested table: the
+/// closest name, as the loader offers for top-level keys.
+fn nested_did_you_mean(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected ")?.1;
+    let names: Vec<&str> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|n| !n.is_empty())
+        .collect();
+    did_you_mean(key, names.iter().copied()).map(|s| format!("did you mean `{s}`?"))
+}
+
 /// A key that moved into a nested table: name the table and write the line, with the value as
 /// the file has it.
 fn moved_field(
@@ -468,6 +483,7 @@ pub(crate) fn check_config(
                 let d = match (&field, span) {
                     (Some(f), Some(span)) => {
                         Diagnostic::error(format!("invalid value for `{f}` in {place}"), Some(span))
+                            .maybe_help(nested_did_you_mean(&msg))
                             .label(msg)
                             .help(see)
                     }
@@ -609,4 +625,25 @@ fn read_queue(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Option<Queue
         return None;
     }
     Some(QueueOverride { capacity, policy })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_nested_keys_get_the_closest_name() {
+        assert_eq!(
+            nested_did_you_mean(
+                "unknown field `intra_thread`, expected one of `intra_threads`, `inter_threads`"
+            )
+            .as_deref(),
+            Some("did you mean `intra_threads`?")
+        );
+        assert_eq!(
+            nested_did_you_mean("unknown field `zzz`, expected `ca_file`"),
+            None
+        );
+        assert_eq!(nested_did_you_mean("invalid type: string"), None);
+    }
 }
