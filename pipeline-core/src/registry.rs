@@ -394,7 +394,7 @@ fn typed_reconfigure<C: 'static>(
     apply: impl FnOnce(&C) -> Result<Reconfigure, BuildError>,
 ) -> Result<Reconfigure, BuildError> {
     match cfg.as_any().downcast_ref::<C>() {
-        Some(c) => guarded_build(|| apply(c)),
+        Some(c) => guarded_as("reconfigure", || apply(c)),
         // Configs come from this stage's own factory; another type would be a runtime bug.
         None => Err(BuildError::new(
             "the new config is of another stage type; nothing was changed",
@@ -405,7 +405,12 @@ fn typed_reconfigure<C: 'static>(
 /// Runs `build` or a `reconfigure` hook, turning a panic into a build error (a running stage
 /// keeps its old config).
 fn guarded_build<R>(f: impl FnOnce() -> Result<R, BuildError>) -> Result<R, BuildError> {
-    guarded("build", || Ok(f())).unwrap_or_else(|e| Err(BuildError::new(e.to_string())))
+    guarded_as("build", f)
+}
+
+/// [`guarded_build`] for any hook, named `what` in the message.
+fn guarded_as<R>(what: &str, f: impl FnOnce() -> Result<R, BuildError>) -> Result<R, BuildError> {
+    guarded(what, || Ok(f())).unwrap_or_else(|e| Err(BuildError::new(e.to_string())))
 }
 
 /// Runs `validate`, turning a panic into a problem of the stage as a whole.

@@ -326,6 +326,25 @@ mod tests {
     }
 
     #[test]
+    fn a_json_command_becomes_the_same_fragment_or_a_clear_error() {
+        let f =
+            Fragment::from_json(&serde_json::json!({"score_threshold": 0.5, "classes": ["car"]}))
+                .unwrap();
+        let Fragment::Table(t) = &f else {
+            panic!("{f:?}")
+        };
+        assert_eq!(t["score_threshold"].as_float(), Some(0.5));
+        let e = Fragment::from_json(&serde_json::json!([1, 2])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a JSON object of the stage's fields"),
+            "{e}"
+        );
+        let e = Fragment::from_json(&serde_json::json!({"zones": null})).unwrap_err();
+        assert!(e.to_string().contains("a JSON object"), "{e}");
+    }
+
+    #[test]
     fn tables_merge_key_by_key_and_the_rest_is_what_the_fragment_leaves() {
         let running: toml::Table = toml::from_str("a = 1\n[t]\nx = 1\ny = 2\n").unwrap();
         let (frag, _) = DeTable::parse_recoverable("t = { y = 3 }");

@@ -100,17 +100,20 @@ impl Renumber {
     }
 
     pub(super) fn apply(&mut self, meta: &mut Meta) {
-        let before = &self.before;
-        let (seq_off, pts_off) = *self
-            .offsets
-            .entry(meta.stream_id.clone())
-            .or_insert_with(|| match before.get(&meta.stream_id) {
-                Some(&(seq, pts)) => (
-                    (seq + 1).saturating_sub(meta.seq),
-                    (pts + 1).saturating_sub(meta.pts_ns),
-                ),
-                None => (0, 0),
-            });
+        let (seq_off, pts_off) = match self.offsets.get(&meta.stream_id) {
+            Some(&off) => off,
+            None => {
+                let off = match self.before.get(&meta.stream_id) {
+                    Some(&(seq, pts)) => (
+                        (seq + 1).saturating_sub(meta.seq),
+                        (pts + 1).saturating_sub(meta.pts_ns),
+                    ),
+                    None => (0, 0),
+                };
+                self.offsets.insert(meta.stream_id.clone(), off);
+                off
+            }
+        };
         meta.seq += seq_off;
         meta.pts_ns += pts_off;
     }

@@ -25,6 +25,17 @@ pub struct ModelOptions {
     pub family: Family,
     /// Class labels in class order.
     pub labels: Vec<String>,
+    /// How frames are fitted into the input.
+    pub resize: Resize,
+    /// Frames run together.
+    pub batch: usize,
+    /// What is kept of the model's output (changes in place).
+    pub filters: Filters,
+}
+
+/// The filters after the model: what a running stage changes without reloading it.
+#[derive(Clone, Debug)]
+pub struct Filters {
     /// Keep only these labels (`None`: all).
     pub classes: Option<Vec<String>>,
     /// Drop detections scoring below this.
@@ -33,12 +44,8 @@ pub struct ModelOptions {
     pub nms_iou: Option<f32>,
     /// At most this many detections per frame.
     pub max_detections: usize,
-    /// How frames are fitted into the input.
-    pub resize: Resize,
     /// Analyse every n-th frame.
     pub every_nth_frame: u32,
-    /// Frames run together.
-    pub batch: usize,
 }
 
 /// A detect stage over any backend.
@@ -72,28 +79,28 @@ fn default_nms_iou(family: Family) -> f32 {
 
 /// Which of the model's labels pass `classes` (all when `None`); a class the model does not
 /// know is an error that lists the labels.
-fn class_filter(labels: &[String], classes: Option<&[String]>) -> Result<Vec<bool>, BuildError> {
-    if let Some(classes) = classes {
-        for c in classes {
-            if !labels.contains(c) {
-                return Err(BuildError::new(format!(
-                    "`classes` names `{c}`, which is not in the model's labels"
-                ))
-                .with_help(format!(
-                    "labels include: {}",
-                    labels
-                        .iter()
-                        .take(12)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
+fn class_filter<L: AsRef<str>>(
+    labels: &[L],
+    classes: Option<&[String]>,
+) -> Result<Vec<bool>, BuildError> {
+    let known = |c: &str| labels.iter().any(|l| l.as_ref() == c);
+    if let Some(c) = classes.into_iter().flatten().find(|c| !known(c)) {
+        return Err(BuildError::new(format!(
+            "`classes` names `{c}`, which is not in the model's labels"
+        ))
+        .with_help(format!(
+            "labels include: {}",
+            labels
+                .iter()
+                .take(12)
+                .map(AsRef::as_ref)
+                .collect::<Vec<&str>>()
+                .join(", ")
+        )));
     }
     Ok(labels
         .iter()
-        .map(|l| classes.is_none_or(|c| c.contains(l)))
+        .map(|l| classes.is_none_or(|c| c.iter().any(|x| x == l.as_ref())))
         .collect())
 }
 
@@ -107,7 +114,7 @@ impl ModelDetect {
         o: ModelOptions,
         ctx: &BuildCtx,
     ) -> Result<Self, BuildError> {
-        let keep = class_filter(&o.labels, o.classes.as_deref())?;
+        let keep = class_filter(&o.labels, o.filters.classes.as_deref())?;
         let model = &o.model;
         let contract = o.family.check(backend.inputs(), backend.outputs(), o.labels.len()).map_err(|m| {
             let help = super::families::suggest(backend.inputs(), backend.outputs()).unwrap_or_else(|| {
@@ -148,14 +155,14 @@ impl ModelDetect {
             backend_name: (name, runtime),
             model: o.model,
             family: o.family,
-            nms_iou: o.nms_iou.unwrap_or(default_nms_iou(o.family)),
+            nms_iou: o.filters.nms_iou.unwrap_or(default_nms_iou(o.family)),
             contract,
             labels: o.labels.into_iter().map(Into::into).collect(),
             keep,
-            threshold: o.score_threshold,
-            max: o.max_detections,
+            threshold: o.filters.score_threshold,
+            max: o.filters.max_detections,
             resize: o.resize,
-            every: u64::from(o.every_nth_frame),
+            every: u64::from(o.filters.every_nth_frame),
             resizer: Resizer::new(),
             weighted: o.family == Family::Blazeface,
             batch: o.batch,
@@ -167,7 +174,7 @@ impl ModelDetect {
     /// maximum detections, frame sampling); anything else needs a new model (`Rebuild`).
     pub fn reconfigure(
         &mut self,
-        o: &ModelOptions,
+        o: &Filters,
         changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
         const IN_PLACE: [&str; 5] = [
@@ -182,18 +189,12 @@ impl ModelDetect {
         if !changed.only(&IN_PLACE) || !self.pending.is_empty() {
             return Ok(Reconfigure::Rebuild);
         }
-        let labels: Vec<String> = self.labels.iter().map(|l| l.to_string()).collect();
-        self.keep = class_filter(&labels, o.classes.as_deref())?;
+        self.keep = class_filter(&self.labels, o.classes.as_deref())?;
         self.threshold = o.score_threshold;
         self.every = u64::from(o.every_nth_frame);
         self.max = o.max_detections;
         self.nms_iou = o.nms_iou.unwrap_or(default_nms_iou(self.family));
         Ok(Reconfigure::Applied)
-    }
-
-    /// The model's labels, in class order.
-    pub fn labels(&self) -> Vec<String> {
-        self.labels.iter().map(|l| l.to_string()).collect()
     }
 
     /// The backend, the model and the filters.

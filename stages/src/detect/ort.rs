@@ -10,7 +10,7 @@ use edgeflow_core::{
 use serde::Deserialize;
 
 use super::families::Family;
-use super::model::{ModelDetect, ModelOptions};
+use super::model::{Filters, ModelDetect, ModelOptions};
 use super::preprocess::Resize;
 
 /// Registry entry.
@@ -263,9 +263,7 @@ impl Transform for OrtDetect {
         cfg: &OrtDetectConfig,
         changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
-        let labels = self.0.labels();
-        let o = model_options(cfg, PathBuf::from(&cfg.model), labels);
-        self.0.reconfigure(&o, changed)
+        self.0.reconfigure(&filters(cfg), changed)
     }
 
     fn report(&self, report: &mut Report) {
@@ -287,12 +285,19 @@ fn model_options(cfg: &OrtDetectConfig, model: PathBuf, labels: Vec<String>) -> 
         model,
         family: cfg.family,
         labels,
+        resize: cfg.resize,
+        batch: cfg.batch,
+        filters: filters(cfg),
+    }
+}
+
+/// The filters after the model, which change in place.
+fn filters(cfg: &OrtDetectConfig) -> Filters {
+    Filters {
         classes: cfg.classes.clone(),
         score_threshold: cfg.score_threshold,
         nms_iou: cfg.nms_iou,
         max_detections: cfg.max_detections,
-        resize: cfg.resize,
         every_nth_frame: cfg.every_nth_frame,
-        batch: cfg.batch,
     }
 }
