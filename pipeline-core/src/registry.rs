@@ -91,6 +91,10 @@ pub trait ConfiguredStage: Send {
     }
     /// Checks without network or devices.
     fn validate(&self) -> Result<(), Invalid>;
+    /// Warnings about a valid config (see [`Transform::notes`]).
+    fn notes(&self) -> Vec<crate::stage::Problem> {
+        Vec::new()
+    }
     /// Build the runnable stage.
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError>;
     /// The typed config, for the running stage's `reconfigure` hook.
@@ -512,6 +516,9 @@ impl<T: Transform> ConfiguredStage for ConfiguredTransform<T> {
     }
     fn validate(&self) -> Result<(), Invalid> {
         guarded_validate(|| T::validate(&self.0))
+    }
+    fn notes(&self) -> Vec<crate::stage::Problem> {
+        guarded("notes", || Ok(T::notes(&self.0))).unwrap_or_default()
     }
     fn build(self: Box<Self>, ctx: &BuildCtx) -> Result<BuiltStage, BuildError> {
         let stage = guarded_build(|| T::build(self.0, ctx))?;

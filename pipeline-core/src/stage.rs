@@ -423,6 +423,12 @@ pub trait Transform: Sized + Send + 'static {
     fn validate(_cfg: &Self::Config) -> Result<(), Invalid> {
         Ok(())
     }
+    /// What a valid config should still be told about, without failing it: options this
+    /// build reads nothing of (a table for a backend it was built without). Each becomes a
+    /// warning at its field in `edgeflow validate` and at load.
+    fn notes(_cfg: &Self::Config) -> Vec<Problem> {
+        Vec::new()
+    }
     /// Load models, open devices.
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError>;
     /// Handle one input.

@@ -61,29 +61,10 @@ pub fn registry() -> Registry {
             output: Some(PortKind::Frame),
         });
     }
-    r.transform::<detect::MockDetect>(detect::mock::INFO);
-    #[cfg(feature = "ort")]
-    r.transform::<detect::ort::OrtDetect>(detect::ort::INFO);
+    detect::backends::register(&mut r);
     r.transform::<track::Tracking>(track::INFO);
     r.transform::<zone::Zones>(zone::INFO);
     r.sink::<publish::JsonLines>(publish::jsonl::INFO);
-    let missing_backends: &[&str] = if cfg!(feature = "ort") {
-        &["tensorrt", "hailo", "rknn"]
-    } else {
-        &["ort", "tensorrt", "hailo", "rknn"]
-    };
-    for &backend in missing_backends {
-        r.not_compiled(NotCompiled {
-            type_name: "detect",
-            variant: Some(Variant {
-                key: "backend",
-                value: backend,
-            }),
-            feature: backend,
-            input: Some(PortKind::Frame),
-            output: Some(PortKind::Detections),
-        });
-    }
     #[cfg(feature = "mqtt")]
     r.sink::<publish::mqtt::MqttSink>(publish::mqtt::INFO);
     #[cfg(feature = "webhook")]

@@ -6,13 +6,16 @@
 //! - a run on the known input: one output per output spec, each fitting its spec (type,
 //!   fixed dimensions, quantization when the spec has one), and what the case expects of the
 //!   values;
+//! - decoded detections (outputs marked [`TensorRole::Detections`]) are `[batch, max, 6]`
+//!   f32 rows with ordered corners and whole class numbers, padding rows marked by a
+//!   negative class; labels the model carries are not empty;
 //! - the same input gives the same outputs;
 //! - error paths, each an error and never a panic: a tensor with too few elements, one of the
 //!   wrong element type, no input at all.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::{Backend, Tensor, TensorData};
+use crate::{Backend, DType, Tensor, TensorData, TensorRole};
 
 /// A check of a run's outputs: `Err` says what is wrong with them.
 pub type Expect = Box<dyn Fn(&[Tensor]) -> Result<(), String>>;
@@ -58,6 +61,12 @@ pub fn check(backend: &mut dyn Backend, case: &Case) -> Result<(), Vec<String>> 
 }
 
 fn specs(backend: &dyn Backend, failures: &mut Vec<String>) {
+    if backend
+        .labels()
+        .is_some_and(|l| l.is_empty() || l.iter().any(String::is_empty))
+    {
+        failures.push("specs: the model's labels are empty or have an empty name".into());
+    }
     let (inputs, outputs) = (backend.inputs(), backend.outputs());
     if inputs.is_empty() || outputs.is_empty() {
         failures.push(format!(
@@ -105,10 +114,37 @@ fn outputs_fit(backend: &dyn Backend, outputs: &[Tensor], case: &Case, failures:
                 spec.name
             ));
         }
+        if spec.role == TensorRole::Detections
+            && let Err(e) = decoded_rows(t)
+        {
+            failures.push(format!("outputs: detections `{}`: {e}", spec.name));
+        }
     }
     if let Err(e) = (case.expect)(outputs) {
         failures.push(format!("outputs: {e}"));
     }
+}
+
+/// Decoded detections: `[batch, max, 6]` f32, `x1 <= x2`, `y1 <= y2`, whole class numbers.
+fn decoded_rows(t: &Tensor) -> Result<(), String> {
+    if t.dtype() != DType::F32 || t.shape.len() != 3 || t.shape[2] != 6 {
+        return Err(format!(
+            "{:?} {:?}, not [batch, max, 6] F32",
+            t.shape,
+            t.dtype()
+        ));
+    }
+    let v = t.to_f32();
+    for row in v.chunks_exact(6) {
+        let class = row[5];
+        if class < 0.0 {
+            continue;
+        }
+        if class.fract() != 0.0 || row[0] > row[2] || row[1] > row[3] || !row[4].is_finite() {
+            return Err(format!("row {row:?} is not x1, y1, x2, y2, score, class"));
+        }
+    }
+    Ok(())
 }
 
 /// Inputs every backend must refuse: too few elements, the wrong element type, none at all.

@@ -10,7 +10,7 @@ mod tensor;
 
 use std::path::PathBuf;
 
-pub use tensor::{DType, Layout, Quantization, Tensor, TensorData, TensorSpec};
+pub use tensor::{DType, Layout, Quantization, Tensor, TensorData, TensorRole, TensorSpec};
 
 /// Why a backend could not load or run a model.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +40,14 @@ pub enum BackendError {
 pub trait Backend: Send {
     /// The model's inputs.
     fn inputs(&self) -> &[TensorSpec];
-    /// The model's outputs.
+    /// The model's outputs: raw tensors for the family's decoder, or one tensor of decoded
+    /// detections ([`TensorRole::Detections`]) when the runtime decodes and suppresses them.
     fn outputs(&self) -> &[TensorSpec];
+    /// Class labels the model itself carries, in class order (`None`: the config's labels
+    /// file names them).
+    fn labels(&self) -> Option<&[String]> {
+        None
+    }
     /// Run the model on one tensor per input, in model order, each in the input's own type and
     /// layout; outputs in model order, in their own types (quantized ones with their
     /// quantization). A tensor that does not fit its input is a [`BackendError::Run`], never a

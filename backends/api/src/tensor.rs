@@ -40,6 +40,19 @@ pub struct Quantization {
     pub zero_point: i32,
 }
 
+/// What an output tensor holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TensorRole {
+    /// The model's own output, for the family's decoder (default).
+    #[default]
+    Raw,
+    /// Detections decoded (and suppressed) by the runtime, as runtimes that run NMS on the
+    /// chip give them (HailoRT, end-to-end ONNX exports): `[batch, max, 6]` f32 rows of
+    /// `x1, y1, x2, y2, score, class` in input pixels, best first; rows with a negative class
+    /// are padding.
+    Detections,
+}
+
 /// Name, shape and type of one model input or output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorSpec {
@@ -53,6 +66,8 @@ pub struct TensorSpec {
     pub layout: Option<Layout>,
     /// Quantization parameters, for quantized tensors.
     pub quantization: Option<Quantization>,
+    /// What the tensor holds (outputs): raw for the family's decoder, or decoded detections.
+    pub role: TensorRole,
 }
 
 impl TensorSpec {
@@ -69,7 +84,20 @@ impl TensorSpec {
             dtype,
             layout,
             quantization: None,
+            role: TensorRole::Raw,
         }
+    }
+
+    /// The same spec with its quantization noted.
+    pub fn quantized(mut self, q: Quantization) -> Self {
+        self.quantization = Some(q);
+        self
+    }
+
+    /// The same spec marked as decoded detections ([`TensorRole::Detections`]).
+    pub fn detections(mut self) -> Self {
+        self.role = TensorRole::Detections;
+        self
     }
 }
 
@@ -80,7 +108,14 @@ impl fmt::Display for TensorSpec {
             .iter()
             .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
             .collect();
-        write!(f, "{} [{}] {:?}", self.name, dims.join(", "), self.dtype)
+        write!(f, "{} [{}] {:?}", self.name, dims.join(", "), self.dtype)?;
+        if let Some(q) = self.quantization {
+            write!(f, " (scale {}, zero point {})", q.scale, q.zero_point)?;
+        }
+        if self.role == TensorRole::Detections {
+            f.write_str(" detections")?;
+        }
+        Ok(())
     }
 }
 
@@ -111,6 +146,17 @@ impl TensorData {
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// `len` zeros of `dtype`; `None` for types a tensor cannot hold here (i32, i64, other).
+    pub fn zeros(dtype: DType, len: usize) -> Option<Self> {
+        Some(match dtype {
+            DType::F32 => TensorData::F32(vec![0.0; len]),
+            DType::F16 => TensorData::F16(vec![half::f16::ZERO; len]),
+            DType::U8 => TensorData::U8(vec![0; len]),
+            DType::I8 => TensorData::I8(vec![0; len]),
+            DType::I32 | DType::I64 | DType::Other(_) => return None,
+        })
     }
 
     /// The element type.

@@ -106,22 +106,148 @@ impl MockDetector {
     }
 }
 
-/// The mock as an [`edgeflow_backend::Backend`]: a "model" with one NCHW RGB input
-/// `[1, 3, size, size]` (0..1) and one YOLO-style output `[1, 6, 5 + 6]`: per palette class,
-/// the box of its colour in input pixels (cx, cy, w, h), objectness 1 when present, and a
-/// one-hot class row. Deterministic and hardware-free, for testing backend plumbing.
+/// One colour's box: `(x0, y0, x1, y1, pixels)` with inclusive corners.
+type PaletteBox = (usize, usize, usize, usize, usize);
+
+/// The palette boxes seen in an RGB image, per class; `None` where the colour does not occur.
+fn palette_boxes(
+    width: usize,
+    height: usize,
+    rgb_at: impl Fn(usize, usize) -> [u8; 3],
+) -> [Option<PaletteBox>; PALETTE.len()] {
+    let mut acc = [None; PALETTE.len()];
+    for y in 0..height {
+        for x in 0..width {
+            let px = rgb_at(x, y);
+            if let Some(c) = PALETTE.iter().position(|(_, col)| *col == px) {
+                let a: &mut Option<PaletteBox> = &mut acc[c];
+                *a = Some(match *a {
+                    None => (x, y, x, y, 1),
+                    Some((x0, y0, x1, y1, n)) => {
+                        (x0.min(x), y0.min(y), x1.max(x), y1.max(y), n + 1)
+                    }
+                });
+            }
+        }
+    }
+    acc
+}
+
+fn run_error(what: &str, why: String) -> edgeflow_backend::BackendError {
+    edgeflow_backend::BackendError::Run(format!("the mock model takes {what}: {why}"))
+}
+
+/// The mock as an [`edgeflow_backend::Backend`] that decodes on the "device", as HailoRT's
+/// on-chip NMS does: one NHWC u8 RGB input at the frame's own size (`[1, H, W, 3]`, H and W
+/// dynamic) and one output of decoded detections (`[1, 6, 6]`, see
+/// [`edgeflow_backend::TensorRole::Detections`]): per palette colour present, its box in
+/// input pixels, a score equal to the visible fraction of the box, and the class; in class
+/// order, then padding rows. Through the detect stage this gives exactly
+/// [`MockDetector`]'s detections. The model carries its labels ([`PALETTE`]).
 pub struct MockBackend {
+    inputs: Vec<edgeflow_backend::TensorSpec>,
+    outputs: Vec<edgeflow_backend::TensorSpec>,
+    labels: Vec<String>,
+}
+
+impl Default for MockBackend {
+    fn default() -> Self {
+        use edgeflow_backend::{DType, TensorSpec};
+        let n = PALETTE.len();
+        MockBackend {
+            inputs: vec![TensorSpec::new(
+                "frame",
+                vec![Some(1), None, None, Some(3)],
+                DType::U8,
+            )],
+            outputs: vec![
+                TensorSpec::new("detections", vec![Some(1), Some(n), Some(6)], DType::F32)
+                    .detections(),
+            ],
+            labels: PALETTE.iter().map(|(l, _)| l.to_string()).collect(),
+        }
+    }
+}
+
+impl MockBackend {
+    /// The decoding mock.
+    pub fn new() -> Self {
+        MockBackend::default()
+    }
+}
+
+impl edgeflow_backend::Backend for MockBackend {
+    fn inputs(&self) -> &[edgeflow_backend::TensorSpec] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[edgeflow_backend::TensorSpec] {
+        &self.outputs
+    }
+
+    fn labels(&self) -> Option<&[String]> {
+        Some(&self.labels)
+    }
+
+    fn run(
+        &mut self,
+        inputs: &[edgeflow_backend::Tensor],
+    ) -> Result<Vec<edgeflow_backend::Tensor>, edgeflow_backend::BackendError> {
+        const WHAT: &str = "one [1, H, W, 3] u8 RGB tensor";
+        let [input] = inputs else {
+            return Err(run_error(WHAT, format!("got {} tensors", inputs.len())));
+        };
+        input
+            .check_against(&self.inputs[0])
+            .map_err(|e| run_error(WHAT, e))?;
+        let edgeflow_backend::TensorData::U8(data) = &input.data else {
+            return Err(run_error(WHAT, format!("got {:?}", input.dtype())));
+        };
+        let (h, w) = (input.shape[1], input.shape[2]);
+        let boxes = palette_boxes(w, h, |x, y| {
+            let i = (y * w + x) * 3;
+            [data[i], data[i + 1], data[i + 2]]
+        });
+        let n = PALETTE.len();
+        let mut rows: Vec<f32> = Vec::with_capacity(n * 6);
+        for (c, b) in boxes.iter().enumerate() {
+            if let Some((x0, y0, x1, y1, count)) = *b {
+                let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+                rows.extend([
+                    x0 as f32,
+                    y0 as f32,
+                    (x1 + 1) as f32,
+                    (y1 + 1) as f32,
+                    count as f32 / (bw * bh) as f32,
+                    c as f32,
+                ]);
+            }
+        }
+        while rows.len() < n * 6 {
+            rows.extend([0.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+        }
+        Ok(vec![edgeflow_backend::Tensor::f32(vec![1, n, 6], rows)])
+    }
+}
+
+/// A mock "YOLO" model: the palette finder behind raw YOLOv3-style tensors, so the detect
+/// stage's whole model path (preprocessing into the input's type and layout, the family's
+/// decoder, NMS, mapping boxes back) runs without a runtime. One `size` × `size` RGB input
+/// in the chosen type and layout (f32 0..1, or u8 pixels) and one output `[1, 6, 5 + 6]`:
+/// per palette class, its box in input pixels (cx, cy, w, h), objectness 1 when present,
+/// and a one-hot class row; optionally quantized to u8.
+pub struct MockYolo {
     inputs: Vec<edgeflow_backend::TensorSpec>,
     outputs: Vec<edgeflow_backend::TensorSpec>,
     size: usize,
 }
 
-impl MockBackend {
-    /// A mock model with a `size` × `size` input.
+impl MockYolo {
+    /// A mock YOLO with an NCHW f32 `size` × `size` input and an f32 output.
     pub fn new(size: usize) -> Self {
         use edgeflow_backend::{DType, TensorSpec};
         let n = PALETTE.len();
-        MockBackend {
+        MockYolo {
             inputs: vec![TensorSpec::new(
                 "images",
                 vec![Some(1), Some(3), Some(size), Some(size)],
@@ -135,9 +261,24 @@ impl MockBackend {
             size,
         }
     }
+
+    /// The same model as an NPU build takes it: an NHWC u8 input of raw pixels and a u8
+    /// output quantized with `output` (its values must reach `size` pixels).
+    pub fn quantized(size: usize, output: edgeflow_backend::Quantization) -> Self {
+        use edgeflow_backend::{DType, TensorSpec};
+        let mut m = MockYolo::new(size);
+        m.inputs = vec![TensorSpec::new(
+            "images",
+            vec![Some(1), Some(size), Some(size), Some(3)],
+            DType::U8,
+        )];
+        let spec = m.outputs[0].clone();
+        m.outputs = vec![TensorSpec::new(spec.name, spec.shape, DType::U8).quantized(output)];
+        m
+    }
 }
 
-impl edgeflow_backend::Backend for MockBackend {
+impl edgeflow_backend::Backend for MockYolo {
     fn inputs(&self) -> &[edgeflow_backend::TensorSpec] {
         &self.inputs
     }
@@ -150,42 +291,54 @@ impl edgeflow_backend::Backend for MockBackend {
         &mut self,
         inputs: &[edgeflow_backend::Tensor],
     ) -> Result<Vec<edgeflow_backend::Tensor>, edgeflow_backend::BackendError> {
+        use edgeflow_backend::{Layout, Tensor, TensorData};
         let s = self.size;
-        let refuse = |why: String| {
-            edgeflow_backend::BackendError::Run(format!(
-                "the mock model takes one [1, 3, {s}, {s}] f32 tensor: {why}"
-            ))
-        };
+        let spec = &self.inputs[0];
+        let what = format!("one tensor like {spec}");
         let [input] = inputs else {
-            return Err(refuse(format!("got {} tensors", inputs.len())));
+            return Err(run_error(&what, format!("got {} tensors", inputs.len())));
         };
-        input.check_against(&self.inputs[0]).map_err(refuse)?;
-        let data = input
-            .as_f32()
-            .ok_or_else(|| refuse(format!("got {:?}", input.dtype())))?;
+        input.check_against(spec).map_err(|e| run_error(&what, e))?;
+        let plane = s * s;
+        let nhwc = spec.layout == Some(Layout::Nhwc);
+        let at = |x: usize, y: usize, c: usize| {
+            if nhwc {
+                (y * s + x) * 3 + c
+            } else {
+                c * plane + y * s + x
+            }
+        };
+        let boxes = match &input.data {
+            TensorData::F32(v) => palette_boxes(s, s, |x, y| {
+                [0, 1, 2].map(|c| (v[at(x, y, c)] * 255.0).round() as u8)
+            }),
+            TensorData::U8(v) => palette_boxes(s, s, |x, y| [0, 1, 2].map(|c| v[at(x, y, c)])),
+            other => return Err(run_error(&what, format!("got {:?}", other.dtype()))),
+        };
         let n = PALETTE.len();
         let mut out = vec![0.0f32; n * (5 + n)];
-        let mut acc = vec![(usize::MAX, usize::MAX, 0usize, 0usize, false); n];
-        let plane = s * s;
-        for y in 0..s {
-            for x in 0..s {
-                let px = [0, 1, 2].map(|c| (data[c * plane + y * s + x] * 255.0).round() as u8);
-                if let Some(c) = PALETTE.iter().position(|(_, col)| *col == px) {
-                    let a = &mut acc[c];
-                    *a = (a.0.min(x), a.1.min(y), a.2.max(x), a.3.max(y), true);
-                }
-            }
-        }
-        for (c, &(x0, y0, x1, y1, seen)) in acc.iter().enumerate() {
-            if !seen {
+        for (c, b) in boxes.iter().enumerate() {
+            let Some((x0, y0, x1, y1, _)) = *b else {
                 continue;
-            }
+            };
             let row = &mut out[c * (5 + n)..(c + 1) * (5 + n)];
             let (w, h) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
             row[..5].copy_from_slice(&[x0 as f32 + w / 2.0, y0 as f32 + h / 2.0, w, h, 1.0]);
             row[5 + c] = 1.0;
         }
-        Ok(vec![edgeflow_backend::Tensor::f32(vec![1, n, 5 + n], out)])
+        let shape = vec![1, n, 5 + n];
+        Ok(vec![match self.outputs[0].quantization {
+            None => Tensor::f32(shape, out),
+            Some(q) => {
+                let quant = |v: f32| {
+                    (v / q.scale + q.zero_point as f32)
+                        .round()
+                        .clamp(0.0, 255.0) as u8
+                };
+                Tensor::new(shape, TensorData::U8(out.into_iter().map(quant).collect()))
+                    .with_quantization(q)
+            }
+        }])
     }
 }
 
@@ -248,9 +401,9 @@ mod tests {
     }
 
     #[test]
-    fn mock_backend_reports_specs_and_finds_colours() {
+    fn mock_yolo_reports_specs_and_finds_colours() {
         use edgeflow_backend::{Backend, Tensor};
-        let mut b = MockBackend::new(8);
+        let mut b = MockYolo::new(8);
         assert_eq!(b.inputs()[0].to_string(), "images [1, 3, 8, 8] F32");
         assert_eq!(b.outputs()[0].to_string(), "output [1, 6, 11] F32");
         // A car (class 1) at x 2..=3, y 4..=7.
@@ -280,6 +433,85 @@ mod tests {
                 (v.get(11..18) == Some(&[3.0, 6.0, 2.0, 4.0, 1.0, 0.0, 1.0][..]))
                     .then_some(())
                     .ok_or_else(|| format!("the car's row is {:?}", v.get(11..22)))
+            }),
+        };
+        assert_eq!(edgeflow_backend::conformance::check(&mut b, &case), Ok(()));
+    }
+
+    #[test]
+    fn quantized_mock_yolo_takes_nhwc_pixels_and_gives_u8() {
+        use edgeflow_backend::{Backend, Quantization, Tensor, TensorData};
+        let q = Quantization {
+            scale: 0.25,
+            zero_point: 0,
+        };
+        let mut b = MockYolo::quantized(8, q);
+        assert_eq!(
+            b.outputs()[0].to_string(),
+            "output [1, 6, 11] U8 (scale 0.25, zero point 0)"
+        );
+        let mut data = vec![0u8; 8 * 8 * 3];
+        for y in 4..8 {
+            for x in 2..4 {
+                data[(y * 8 + x) * 3..][..3].copy_from_slice(&PALETTE[1].1);
+            }
+        }
+        let input = Tensor::new(vec![1, 8, 8, 3], TensorData::U8(data))
+            .with_layout(edgeflow_backend::Layout::Nhwc);
+        let case = edgeflow_backend::conformance::Case {
+            inputs: vec![input],
+            expect: Box::new(|out| {
+                let v = out[0].to_f32();
+                (v.get(11..18) == Some(&[3.0, 6.0, 2.0, 4.0, 1.0, 0.0, 1.0][..]))
+                    .then_some(())
+                    .ok_or_else(|| format!("the car's row is {:?}", v.get(11..22)))
+            }),
+        };
+        assert_eq!(edgeflow_backend::conformance::check(&mut b, &case), Ok(()));
+    }
+
+    #[test]
+    fn decoding_mock_gives_the_detectors_boxes_as_rows() {
+        use edgeflow_backend::{Backend, Tensor, TensorData};
+        let mut b = MockBackend::new();
+        assert_eq!(b.labels().map(<[String]>::len), Some(6));
+        assert_eq!(b.inputs()[0].to_string(), "frame [1, ?, ?, 3] U8");
+        assert_eq!(
+            b.outputs()[0].to_string(),
+            "detections [1, 6, 6] F32 detections"
+        );
+        // A person at x 1..=4, y 2..=5 in a 10 × 8 image, two pixels covered by a car.
+        let (w, h) = (10usize, 8usize);
+        let mut data = vec![0u8; w * h * 3];
+        for y in 2..=5 {
+            for x in 1..=4 {
+                let c = if x == 4 && y <= 3 { 1 } else { 0 };
+                data[(y * w + x) * 3..][..3].copy_from_slice(&PALETTE[c].1);
+            }
+        }
+        let input = Tensor::new(vec![1, h, w, 3], TensorData::U8(data))
+            .with_layout(edgeflow_backend::Layout::Nhwc);
+        let case = edgeflow_backend::conformance::Case {
+            inputs: vec![input],
+            expect: Box::new(|out| {
+                let v = out[0].to_f32();
+                let want = [
+                    1.0,
+                    2.0,
+                    5.0,
+                    6.0,
+                    14.0 / 16.0,
+                    0.0,
+                    4.0,
+                    2.0,
+                    5.0,
+                    4.0,
+                    1.0,
+                    1.0,
+                ];
+                (v.get(..12) == Some(&want[..]) && v[17] == -1.0)
+                    .then_some(())
+                    .ok_or_else(|| format!("rows {v:?}"))
             }),
         };
         assert_eq!(edgeflow_backend::conformance::check(&mut b, &case), Ok(()));

@@ -517,6 +517,24 @@ pub(crate) fn check_config(
             );
         }
     }
+    for p in configured.notes() {
+        let span = p
+            .field
+            .as_ref()
+            .and_then(|f| {
+                span_of_path(&span_tree, f).or_else(|| spans.get(f).map(|(k, _)| k.clone()))
+            })
+            .unwrap_or_else(|| id_span.clone());
+        let message = match &p.field {
+            Some(f) => format!("`{f}` in {place}: {}", p.message),
+            None => format!("{place}: {}", p.message),
+        };
+        diags.push(
+            Diagnostic::warning(message, Some(span))
+                .label(p.message.clone())
+                .maybe_help(p.help),
+        );
+    }
     // The typed config read it, so the plain table reads too.
     let valid = diags.error_count() == before && unknown.is_empty();
     Some(Checked {

@@ -1,10 +1,10 @@
 //! Model families: what their tensors look like (the contract checked at load) and how their
 //! outputs become boxes.
 
-use edgeflow_backend::{Layout, Tensor, TensorSpec};
+use edgeflow_backend::{DType, Layout, Tensor, TensorRole, TensorSpec};
 use serde::Deserialize;
 
-use super::preprocess::Normalize;
+use super::preprocess::{InputFormat, Normalize};
 
 /// A model family.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -29,21 +29,28 @@ pub enum YoloLayout {
 /// What a loaded model turned out to be.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Contract {
-    /// Input width.
-    pub width: u32,
-    /// Input height.
-    pub height: u32,
-    /// Input layout.
-    pub layout: Layout,
-    /// Pixel scaling and padding.
-    pub norm: Normalize,
+    /// What frames are written into.
+    pub input: InputFormat,
     /// What to decode.
     pub decoder: Decoder,
+}
+
+impl Contract {
+    /// The input size for messages: `416×416`, or "frame-size".
+    pub fn size_text(&self) -> String {
+        match self.input.size {
+            Some((w, h)) => format!("{w}×{h}"),
+            None => "frame-size".to_string(),
+        }
+    }
 }
 
 /// The decoder for a model's outputs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decoder {
+    /// The backend decodes and suppresses on its own ([`TensorRole::Detections`]): the
+    /// rows only need the score and class filters and mapping back.
+    Decoded,
     /// YOLO with this layout and class count.
     Yolo(YoloLayout, usize),
     /// BlazeFace with anchors; outputs (scores, boxes) for the 16×16 and 8×8 grids.
@@ -94,16 +101,9 @@ impl Family {
         classes: usize,
     ) -> Result<Contract, Mismatch> {
         let io = || format!("inputs {}; outputs {}", describe(inputs), describe(outputs));
-        if let Some(bad) = inputs
-            .iter()
-            .chain(outputs)
-            .find(|t| t.dtype != edgeflow_backend::DType::F32)
-        {
+        if let Some(m) = element_types(inputs, outputs) {
             return Err(Mismatch {
-                expected: format!(
-                    "float32 tensors (`{}` is {:?}; quantized models run on the hailo or rknn backends)",
-                    bad.name, bad.dtype
-                ),
+                expected: m,
                 found: io(),
             });
         }
@@ -113,17 +113,29 @@ impl Family {
                     expected: expected.to_string(),
                     found: io(),
                 };
+                let want_input = "one RGB input [1, 3, H, W] or [1, H, W, 3] with fixed H and W";
                 let [input] = inputs else {
-                    return Err(bad("one input [1, 3, H, W]"));
+                    return Err(bad(want_input));
                 };
-                let d = dims(input);
-                if d.len() != 4
-                    || input.layout != Some(Layout::Nchw)
-                    || d[1] != 3
-                    || d[2] == 0
-                    || d[3] == 0
-                {
-                    return Err(bad("one input [1, 3, H, W] float32, RGB, fixed H and W"));
+                let Some((Some(size), layout)) = image_input(input) else {
+                    return Err(bad(want_input));
+                };
+                let input = InputFormat {
+                    size: Some(size),
+                    layout,
+                    dtype: input.dtype,
+                    quantization: input.quantization,
+                    norm: Normalize {
+                        scale: 1.0 / 255.0,
+                        offset: 0.0,
+                        pad: 128,
+                        centred: true,
+                    },
+                };
+                if let Some(decoder) = decoded(outputs) {
+                    return decoder
+                        .map(|decoder| Contract { input, decoder })
+                        .map_err(|e| bad(&e));
                 }
                 let [output] = outputs else {
                     return Err(bad("one output [1, N, 5 + classes] or [1, 4 + classes, N]"));
@@ -141,15 +153,7 @@ impl Family {
                     }
                 };
                 Ok(Contract {
-                    width: d[3] as u32,
-                    height: d[2] as u32,
-                    layout: Layout::Nchw,
-                    norm: Normalize {
-                        scale: 1.0 / 255.0,
-                        offset: 0.0,
-                        pad: 128,
-                        centred: true,
-                    },
+                    input,
                     decoder: Decoder::Yolo(layout, classes),
                 })
             }
@@ -162,6 +166,11 @@ impl Family {
                 let [input] = inputs else {
                     return Err(bad(want));
                 };
+                if decoded(outputs).is_some() {
+                    return Err(bad(
+                        "raw outputs (BlazeFace's keypoints are decoded here; a backend's decoded detections carry none)",
+                    ));
+                }
                 let d = dims(input);
                 let size = match d.as_slice() {
                     [_, s, t, 3] if s == t && (*s == 128 || *s == 256) => *s,
@@ -196,14 +205,17 @@ impl Family {
                     }
                 }
                 Ok(Contract {
-                    width: size as u32,
-                    height: size as u32,
-                    layout: Layout::Nhwc,
-                    norm: Normalize {
-                        scale: 1.0 / 127.5,
-                        offset: -1.0,
-                        pad: 0,
-                        centred: false,
+                    input: InputFormat {
+                        size: Some((size as u32, size as u32)),
+                        layout: Layout::Nhwc,
+                        dtype: input.dtype,
+                        quantization: input.quantization,
+                        norm: Normalize {
+                            scale: 1.0 / 127.5,
+                            offset: -1.0,
+                            pad: 0,
+                            centred: false,
+                        },
                     },
                     decoder: Decoder::Blazeface {
                         anchors,
@@ -213,6 +225,107 @@ impl Family {
             }
         }
     }
+}
+
+/// The contract of a model without a family: a backend that decodes its own detections
+/// (the mock, or a runtime with NMS on the chip), at a fixed size or the frame's own.
+pub fn decoding_backend(
+    inputs: &[TensorSpec],
+    outputs: &[TensorSpec],
+) -> Result<Contract, Mismatch> {
+    let found = || format!("inputs {}; outputs {}", describe(inputs), describe(outputs));
+    let bad = |expected: &str| Mismatch {
+        expected: expected.to_string(),
+        found: found(),
+    };
+    if let Some(m) = element_types(inputs, outputs) {
+        return Err(bad(&m));
+    }
+    let [input] = inputs else {
+        return Err(bad("one RGB input [1, 3, H, W] or [1, H, W, 3]"));
+    };
+    let Some((size, layout)) = image_input(input) else {
+        return Err(bad("one RGB input [1, 3, H, W] or [1, H, W, 3]"));
+    };
+    let decoder = decoded(outputs)
+        .unwrap_or_else(|| Err("decoded detections (a model without `family` must decode its own; set `family` for raw outputs)".into()))
+        .map_err(|e| bad(&e))?;
+    Ok(Contract {
+        input: InputFormat {
+            size,
+            layout,
+            dtype: input.dtype,
+            quantization: input.quantization,
+            norm: Normalize {
+                scale: 1.0 / 255.0,
+                offset: 0.0,
+                pad: 128,
+                centred: true,
+            },
+        },
+        decoder,
+    })
+}
+
+/// Element types the stage reads and writes: f32, f16, u8 and i8, quantized i8 inputs and
+/// quantized 8-bit outputs; `Some` says what is expected instead.
+fn element_types(inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Option<String> {
+    let readable =
+        |t: &TensorSpec| matches!(t.dtype, DType::F32 | DType::F16 | DType::U8 | DType::I8);
+    if let Some(bad) = inputs.iter().chain(outputs).find(|t| !readable(t)) {
+        return Some(format!(
+            "f32, f16, u8 or i8 tensors (`{}` is {:?})",
+            bad.name, bad.dtype
+        ));
+    }
+    if let Some(bad) = inputs
+        .iter()
+        .find(|t| t.dtype == DType::I8 && t.quantization.is_none())
+    {
+        return Some(format!(
+            "quantization parameters for the i8 input `{}` (scale and zero point)",
+            bad.name
+        ));
+    }
+    if let Some(bad) = outputs.iter().find(|t| {
+        matches!(t.dtype, DType::U8 | DType::I8)
+            && t.quantization.is_none()
+            && t.role == TensorRole::Raw
+    }) {
+        return Some(format!(
+            "quantization parameters for the 8-bit output `{}` (its values are read as real numbers)",
+            bad.name
+        ));
+    }
+    None
+}
+
+/// An RGB image input: its size (`None` where height or width is dynamic) and layout.
+fn image_input(spec: &TensorSpec) -> Option<(Option<(u32, u32)>, Layout)> {
+    let (h, w) = match (spec.layout?, spec.shape.as_slice()) {
+        (Layout::Nchw, [_, Some(3), h, w]) | (Layout::Nhwc, [_, h, w, Some(3)]) => (*h, *w),
+        _ => return None,
+    };
+    let size = match (w, h) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => Some((w as u32, h as u32)),
+        (Some(0), _) | (_, Some(0)) => return None,
+        _ => None,
+    };
+    Some((size, spec.layout?))
+}
+
+/// `Some` when the backend gives decoded detections: `Ok` for one well-formed output,
+/// `Err` says what is expected.
+fn decoded(outputs: &[TensorSpec]) -> Option<Result<Decoder, String>> {
+    if !outputs.iter().any(|o| o.role == TensorRole::Detections) {
+        return None;
+    }
+    Some(match outputs {
+        [o] if o.dtype == DType::F32 && dims(o).len() == 3 && dims(o)[2] == 6 => {
+            Ok(Decoder::Decoded)
+        }
+        _ => Err("one output of decoded detections [batch, max, 6] (f32)".to_string()),
+    })
 }
 
 /// A family that fits a model the configured family does not, as a help line.
@@ -261,6 +374,21 @@ impl Decoder {
     ) -> Vec<Candidate> {
         let mut out = Vec::new();
         match self {
+            Decoder::Decoded => {
+                let Some(t) = outputs.first() else { return out };
+                for row in t.to_f32().chunks_exact(6) {
+                    let (score, class) = (row[4], row[5]);
+                    if class < 0.0 || score < threshold || !keep(class as usize) {
+                        continue;
+                    }
+                    out.push(Candidate {
+                        bbox: [row[0], row[1], row[2], row[3]],
+                        score,
+                        class: class as usize,
+                        keypoints: Vec::new(),
+                    });
+                }
+            }
             Decoder::Yolo(layout, classes) => {
                 let Some(t) = outputs.first() else { return out };
                 let data = t.to_f32();
@@ -527,6 +655,78 @@ mod tests {
     }
 
     #[test]
+    fn quantized_nhwc_models_and_decoded_outputs_fit() {
+        use edgeflow_backend::Quantization;
+        let q = Quantization {
+            scale: 0.1,
+            zero_point: 3,
+        };
+        let mut input = spec("images", &[1, 320, 320, 3]);
+        input.dtype = DType::U8;
+        let mut raw = spec("output", &[1, 100, 85]);
+        raw.dtype = DType::I8;
+        let c = Family::Yolo
+            .check(
+                std::slice::from_ref(&input),
+                &[raw.clone().quantized(q)],
+                80,
+            )
+            .unwrap();
+        assert_eq!(
+            (c.input.size, c.input.layout, c.input.dtype),
+            (Some((320, 320)), Layout::Nhwc, DType::U8)
+        );
+        // An 8-bit output says how to read it, or the model does not fit.
+        let e = Family::Yolo
+            .check(std::slice::from_ref(&input), &[raw], 80)
+            .unwrap_err();
+        assert!(
+            e.expected
+                .contains("quantization parameters for the 8-bit output")
+        );
+        // A YOLO model with NMS on the chip: decoded rows.
+        let nms = spec("nms", &[1, 100, 6]).detections();
+        let c = Family::Yolo
+            .check(std::slice::from_ref(&input), std::slice::from_ref(&nms), 80)
+            .unwrap();
+        assert_eq!(c.decoder, Decoder::Decoded);
+        let e = Family::Blazeface
+            .check(
+                &[spec("input", &[1, 128, 128, 3])],
+                std::slice::from_ref(&nms),
+                1,
+            )
+            .unwrap_err();
+        assert!(e.expected.contains("raw outputs"), "{e:?}");
+        // Without a family only decoded rows fit, at a fixed or the frame's own size.
+        let mut any = TensorSpec::new("frame", vec![Some(1), None, None, Some(3)], DType::U8);
+        let c = decoding_backend(std::slice::from_ref(&any), &[nms]).unwrap();
+        assert_eq!((c.input.size, c.decoder), (None, Decoder::Decoded));
+        let e = decoding_backend(std::slice::from_ref(&any), &[spec("output", &[1, 100, 85])])
+            .unwrap_err();
+        assert!(e.expected.contains("must decode its own"), "{e:?}");
+        any.dtype = DType::I8;
+        let e = decoding_backend(&[any], &[spec("d", &[1, 4, 6]).detections()]).unwrap_err();
+        assert!(e.expected.contains("for the i8 input `frame`"), "{e:?}");
+    }
+
+    #[test]
+    fn decoded_rows_skip_padding_and_filtered_classes() {
+        let rows = Tensor::f32(
+            vec![1, 3, 6],
+            vec![
+                1.0, 2.0, 3.0, 4.0, 0.9, 0.0, 5.0, 6.0, 7.0, 8.0, 0.8, 1.0, 0.0, 0.0, 0.0, 0.0,
+                0.0, -1.0,
+            ],
+        );
+        let c = Decoder::Decoded.decode(std::slice::from_ref(&rows), (10, 10), 0.0, &|_| true);
+        assert_eq!(c.len(), 2, "the padding row is not a detection");
+        assert_eq!((c[1].bbox, c[1].class), ([5.0, 6.0, 7.0, 8.0], 1));
+        let c = Decoder::Decoded.decode(&[rows], (10, 10), 0.85, &|k| k == 0);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
     fn contract_mismatches_say_what_was_expected() {
         let yolo_in = [spec("images", &[1, 3, 416, 416])];
         let yolo_out = [spec("output", &[1, 2535, 85])];
@@ -537,12 +737,9 @@ mod tests {
         let e = Family::Blazeface.check(&yolo_in, &yolo_out, 1).unwrap_err();
         assert!(e.expected.contains("[1, S, S, 3]"));
         let mut q = spec("images", &[1, 3, 416, 416]);
-        q.dtype = DType::U8;
+        q.dtype = DType::I64;
         let e = Family::Yolo.check(&[q], &yolo_out, 80).unwrap_err();
-        assert!(
-            e.expected.contains("float32 tensors (`images` is U8"),
-            "{e:?}"
-        );
+        assert!(e.expected.contains("(`images` is I64)"), "{e:?}");
         let v8 = [spec("output0", &[1, 84, 8400])];
         assert_eq!(
             Family::Yolo

@@ -1,8 +1,12 @@
-//! `type = "detect"`: frames in, detections out. [`model::ModelDetect`] holds what every
-//! model-backed detector shares (families, preprocessing, batching, NMS, filters) over any
-//! `edgeflow_backend::Backend`; each `backend = "..."` is a thin module that loads its backend
-//! (hardware backends arrive behind cargo features).
+//! `type = "detect"`: frames in, detections out. One stage, [`Detect`], over any backend:
+//! [`model::ModelDetect`] holds what every detector shares (the family's contract,
+//! preprocessing into the backend's own tensor type and layout, batching, decoding, NMS,
+//! the filters, mapping boxes back) over a `Box<dyn edgeflow_backend::Backend>`; each
+//! `backend = "..."` is a [`DetectBackend`] that only loads its backend from its options
+//! table (`ort = { ... }`). The backends this build has are in [`backends`].
 
+pub mod backends;
+pub mod config;
 pub mod families;
 pub mod mock;
 pub mod model;
@@ -10,4 +14,133 @@ pub mod model;
 pub mod ort;
 pub mod preprocess;
 
-pub use mock::{MockDetect, MockDetectConfig};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use edgeflow_backend::Backend;
+use edgeflow_core::{
+    BuildCtx, BuildError, Changed, Detections, Emit, Frame, Invalid, Moved, Problem, Reconfigure,
+    Report, StageError, StageInfo, Transform,
+};
+
+pub use config::DetectConfig;
+use model::{ModelDetect, ModelOptions};
+
+/// Whether a backend runs a model file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFile {
+    /// `model = "..."` is required.
+    Required,
+    /// The backend has no model file (`model`, `family` and `labels` are errors).
+    None,
+}
+
+/// One `backend = "..."` of the detect stage: how it is named, what it needs, and how it
+/// loads. Everything else (preprocessing, decoding, NMS, filters) is [`ModelDetect`]'s.
+pub trait DetectBackend: Send + 'static {
+    /// The value of `backend` and the name of its options table (`ort`).
+    const NAME: &'static str;
+    /// How messages name the runtime (`ONNX Runtime`).
+    const RUNTIME: &'static str;
+    /// The registry entry: summary and example.
+    const INFO: StageInfo;
+    /// Old flat keys that moved into the backend's table.
+    const MOVED: &'static [Moved] = &[];
+    /// `score_threshold` when the config leaves it out.
+    const DEFAULT_SCORE_THRESHOLD: f32 = 0.4;
+    /// Whether the backend runs a model file.
+    const MODEL: ModelFile = ModelFile::Required;
+    /// The backend's own checks (no devices, no network), after the shared ones.
+    fn validate(_cfg: &DetectConfig, _inv: &mut Invalid) {}
+    /// Load the model (`Some` when [`DetectBackend::MODEL`] is `Required`, checked to exist).
+    fn load(cfg: &DetectConfig, model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError>;
+}
+
+/// The detect stage over backend `B`.
+pub struct Detect<B> {
+    model: ModelDetect,
+    backend: PhantomData<fn() -> B>,
+}
+
+impl<B: DetectBackend> Transform for Detect<B> {
+    type Config = DetectConfig;
+    type In = Frame;
+    type Out = Detections;
+
+    const MOVED: &'static [Moved] = B::MOVED;
+
+    fn validate(cfg: &DetectConfig) -> Result<(), Invalid> {
+        let mut inv = Invalid::new();
+        cfg.validate_model::<B>(&mut inv);
+        B::validate(cfg, &mut inv);
+        cfg.validate_filters(&mut inv);
+        inv.into_result()
+    }
+
+    fn notes(cfg: &DetectConfig) -> Vec<Problem> {
+        cfg.notes()
+    }
+
+    fn build(cfg: DetectConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
+        Self::validate(&cfg).map_err(|e| BuildError::new(e.to_string()))?;
+        let labels = cfg.labels.as_deref().map(read_labels).transpose()?;
+        let model = match (B::MODEL, &cfg.model) {
+            (ModelFile::Required, Some(m)) => {
+                let path = PathBuf::from(m);
+                if !path.is_file() {
+                    return Err(BuildError::new(format!("no such model file: {}", path.display()))
+                        .with_help("run scripts/setup.sh (it fetches and converts the models into assets/models/), or fix `model`"));
+                }
+                Some(path)
+            }
+            _ => None,
+        };
+        let backend = B::load(&cfg, model.as_deref())?;
+        let options = ModelOptions {
+            model,
+            family: cfg.family,
+            labels,
+            resize: cfg.resize,
+            batch: cfg.batch,
+            filters: cfg.filters::<B>(),
+        };
+        Ok(Detect {
+            model: ModelDetect::new(backend, (B::NAME, B::RUNTIME), options, ctx)?,
+            backend: PhantomData,
+        })
+    }
+
+    /// See [`ModelDetect::reconfigure`]: the filters apply in place, anything else rebuilds.
+    fn reconfigure(
+        &mut self,
+        cfg: &DetectConfig,
+        changed: &Changed<'_>,
+    ) -> Result<Reconfigure, BuildError> {
+        self.model.reconfigure(&cfg.filters::<B>(), changed)
+    }
+
+    fn report(&self, report: &mut Report) {
+        self.model.report(report);
+    }
+
+    fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        self.model.process(frame, out)
+    }
+
+    fn finish(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        self.model.finish(out)
+    }
+}
+
+fn read_labels(path: &str) -> Result<Vec<String>, BuildError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BuildError::new(format!("cannot read the labels file {path}: {e}"))
+            .with_help("run scripts/setup.sh, or point `labels` at a file with one label per line")
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}

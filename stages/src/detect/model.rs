@@ -6,25 +6,25 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use edgeflow_backend::{Backend, Tensor};
+use edgeflow_backend::{Backend, Tensor, TensorData};
 use edgeflow_core::{
     BBox, BuildCtx, BuildError, Changed, Detection, Detections, Emit, Frame, Reconfigure, Report,
     StageError,
 };
 use fast_image_resize::Resizer;
 
-use super::families::{Contract, Family, nms, weighted_nms};
-use super::preprocess::{Placement, Resize, prepare};
+use super::families::{Contract, Decoder, Family, decoding_backend, nms, weighted_nms};
+use super::preprocess::{Placement, Resize, prepare_into};
 
-/// The options every model-backed detect stage has.
+/// The options every detect stage has, whatever its backend.
 #[derive(Clone, Debug)]
 pub struct ModelOptions {
-    /// The model file (for messages and the report).
-    pub model: PathBuf,
-    /// The model family.
-    pub family: Family,
-    /// Class labels in class order.
-    pub labels: Vec<String>,
+    /// The model file (for messages and the report); `None` for a backend without one.
+    pub model: Option<PathBuf>,
+    /// The model family; `None` for a backend that decodes its own detections.
+    pub family: Option<Family>,
+    /// Class labels in class order (`None`: the labels the model carries).
+    pub labels: Option<Vec<String>>,
     /// How frames are fitted into the input.
     pub resize: Resize,
     /// Frames run together.
@@ -53,8 +53,8 @@ pub struct ModelDetect {
     backend: Box<dyn Backend>,
     /// The backend's name in configs (`ort`) and how messages name its runtime.
     backend_name: (&'static str, &'static str),
-    model: PathBuf,
-    family: Family,
+    model: Option<PathBuf>,
+    family: Option<Family>,
     contract: Contract,
     labels: Vec<Arc<str>>,
     keep: Vec<bool>,
@@ -68,12 +68,14 @@ pub struct ModelDetect {
     batch: usize,
     /// Frames waiting for a batch, in arrival order; `false` = not analysed (`every_nth_frame`).
     pending: Vec<(Frame, bool)>,
+    /// The input tensor of the last run, reused while the batch keeps its shape.
+    input: Option<Tensor>,
 }
 
-fn default_nms_iou(family: Family) -> f32 {
+fn default_nms_iou(family: Option<Family>) -> f32 {
     match family {
-        Family::Yolo => 0.45,
-        Family::Blazeface => 0.3,
+        Some(Family::Yolo) | None => 0.45,
+        Some(Family::Blazeface) => 0.3,
     }
 }
 
@@ -114,41 +116,68 @@ impl ModelDetect {
         o: ModelOptions,
         ctx: &BuildCtx,
     ) -> Result<Self, BuildError> {
-        let keep = class_filter(&o.labels, o.filters.classes.as_deref())?;
-        let model = &o.model;
-        let contract = o.family.check(backend.inputs(), backend.outputs(), o.labels.len()).map_err(|m| {
-            let help = super::families::suggest(backend.inputs(), backend.outputs()).unwrap_or_else(|| {
+        let what = match &o.model {
+            Some(m) => m.display().to_string(),
+            None => format!("the {name} backend's model"),
+        };
+        let labels: Vec<String> = match (o.labels, backend.labels(), o.family) {
+            (Some(l), _, _) => l,
+            (None, Some(l), _) => l.to_vec(),
+            (None, None, Some(Family::Blazeface)) => vec!["face".to_string()],
+            (None, None, _) => {
+                return Err(
+                    BuildError::new(format!("{what} carries no labels")).with_help(
+                        "add `labels = \"...\"`: a file with one label per line, in class order",
+                    ),
+                );
+            }
+        };
+        let keep = class_filter(&labels, o.filters.classes.as_deref())?;
+        let (inputs, outputs) = (backend.inputs(), backend.outputs());
+        let contract = match o.family {
+            Some(family) => family.check(inputs, outputs, labels.len()),
+            None => decoding_backend(inputs, outputs),
+        }
+        .map_err(|m| {
+            let help = super::families::suggest(inputs, outputs).unwrap_or_else(|| {
                 "check `model` and `family` (and `labels`: one line per class, in the model's order)".to_string()
             });
+            let family = o.family.map_or("none".to_string(), |f| format!("`{}`", f.name()));
             BuildError::new(format!(
-                "{} does not fit family `{}`: expected {}; the file has {}",
-                model.display(),
-                o.family.name(),
-                m.expected,
-                m.found
+                "{what} does not fit family {family}: expected {}; the file has {}",
+                m.expected, m.found
             ))
             .with_help(help)
         })?;
-        let fixed_batch = backend
-            .inputs()
+        let fixed_batch = inputs
             .first()
             .and_then(|i| i.shape.first().copied().flatten());
         if o.batch > 1 && fixed_batch.is_some_and(|b| b != o.batch) {
             return Err(BuildError::new(format!(
-                "`batch = {}` needs a model with a dynamic batch dimension; {} has a fixed batch of {}",
+                "`batch = {}` needs a model with a dynamic batch dimension; {what} has a fixed batch of {}",
                 o.batch,
-                model.display(),
                 fixed_batch.unwrap_or(1)
             ))
             .with_help("set `batch = 1`, or export the model with a dynamic first dimension (scripts/darknet2onnx.py --dynamic-batch)"));
         }
+        if o.batch > 1 && contract.input.size.is_none() {
+            return Err(BuildError::new(format!(
+                "`batch = {}`: {what} takes frames at their own size, which do not stack into one tensor",
+                o.batch
+            ))
+            .with_help("set `batch = 1`"));
+        }
+        let decoded = if contract.decoder == Decoder::Decoded {
+            ", decoded by the backend"
+        } else {
+            ""
+        };
         ctx.note(format!(
-            "model {} ({}, {}×{} input, {} classes) on {runtime}",
-            model.display(),
-            o.family.name(),
-            contract.width,
-            contract.height,
-            o.labels.len()
+            "{what} ({}, {} {:?} input, {} classes{decoded}) on {runtime}",
+            o.family.map_or("no family", Family::name),
+            contract.size_text(),
+            contract.input.dtype,
+            labels.len()
         ));
         Ok(ModelDetect {
             backend,
@@ -157,16 +186,17 @@ impl ModelDetect {
             family: o.family,
             nms_iou: o.filters.nms_iou.unwrap_or(default_nms_iou(o.family)),
             contract,
-            labels: o.labels.into_iter().map(Into::into).collect(),
+            labels: labels.into_iter().map(Into::into).collect(),
             keep,
             threshold: o.filters.score_threshold,
             max: o.filters.max_detections,
             resize: o.resize,
             every: u64::from(o.filters.every_nth_frame),
             resizer: Resizer::new(),
-            weighted: o.family == Family::Blazeface,
+            weighted: o.family == Some(Family::Blazeface),
             batch: o.batch,
             pending: Vec::new(),
+            input: None,
         })
     }
 
@@ -199,10 +229,14 @@ impl ModelDetect {
 
     /// The backend, the model and the filters.
     pub fn report(&self, report: &mut Report) {
+        report.set("backend", self.backend_name.0);
+        if let Some(model) = &self.model {
+            report.set("model", model.display().to_string());
+        }
+        if let Some(family) = self.family {
+            report.set("family", family.name());
+        }
         report
-            .set("backend", self.backend_name.0)
-            .set("model", self.model.display().to_string())
-            .set("family", self.family.name())
             .set("score_threshold", f64::from(self.threshold))
             .set("every_nth_frame", self.every)
             .set("batch", self.batch as u64);
@@ -227,37 +261,43 @@ impl ModelDetect {
     /// frames' results in arrival order.
     fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
         let pending = std::mem::take(&mut self.pending);
-        let c = &self.contract;
-        let mut data = Vec::new();
-        let mut shape = Vec::new();
-        let mut places = Vec::new();
-        for (frame, analyse) in &pending {
-            if !analyse {
-                continue;
-            }
-            let (tensor, place) = prepare(
-                frame,
-                c.width,
-                c.height,
-                c.layout,
-                self.resize,
-                c.norm,
-                &mut self.resizer,
-            )
-            .map_err(StageError::transient)?;
-            data.extend_from_slice(&tensor.to_f32());
-            shape = tensor.shape;
-            places.push(place);
-        }
-        let n = places.len();
+        let analysed: Vec<&Frame> = pending.iter().filter(|(_, a)| *a).map(|(f, _)| f).collect();
+        let n = analysed.len();
+        let mut places = Vec::with_capacity(n);
         let mut per_item: Vec<Vec<Tensor>> = Vec::new();
-        if n > 0 {
-            shape[0] = n;
-            let input = Tensor::f32(shape, data).with_layout(c.layout);
-            let outputs = self
-                .backend
-                .run(std::slice::from_ref(&input))
+        if let Some(first) = analysed.first() {
+            let input = &self.contract.input;
+            let shape = input.shape(n, first.width, first.height);
+            let mut tensor = match self.input.take() {
+                Some(t) if t.shape == shape => t,
+                _ => {
+                    let len = shape.iter().product();
+                    let data = TensorData::zeros(input.dtype, len).ok_or_else(|| {
+                        StageError::transient(format!(
+                            "a {:?} input cannot be written",
+                            input.dtype
+                        ))
+                    })?;
+                    let mut t = Tensor::new(shape, data).with_layout(input.layout);
+                    t.quantization = input.quantization;
+                    t
+                }
+            };
+            for (i, frame) in analysed.iter().enumerate() {
+                let place = prepare_into(
+                    frame,
+                    input,
+                    self.resize,
+                    &mut self.resizer,
+                    &mut tensor.data,
+                    i,
+                )
                 .map_err(StageError::transient)?;
+                places.push(place);
+            }
+            let outputs = self.backend.run(std::slice::from_ref(&tensor));
+            self.input = Some(tensor);
+            let outputs = outputs.map_err(StageError::transient)?;
             // Split every output along the batch dimension.
             per_item = (0..n)
                 .map(|i| {
@@ -292,15 +332,18 @@ impl ModelDetect {
     fn detections(&self, frame: Frame, outputs: &[Tensor], place: Placement) -> Detections {
         let c = &self.contract;
         let keep = &self.keep;
-        let candidates = c
-            .decoder
-            .decode(outputs, (c.width, c.height), self.threshold, &|k| {
-                keep.get(k).copied().unwrap_or(false)
-            });
-        let kept = if self.weighted {
-            weighted_nms(candidates, self.nms_iou, self.max)
-        } else {
-            nms(candidates, self.nms_iou, self.max)
+        let size = c.input.size.unwrap_or((frame.width, frame.height));
+        let mut candidates = c.decoder.decode(outputs, size, self.threshold, &|k| {
+            keep.get(k).copied().unwrap_or(false)
+        });
+        let kept = match (&c.decoder, self.weighted) {
+            // Suppressed on the backend already: its order stands.
+            (Decoder::Decoded, _) => {
+                candidates.truncate(self.max);
+                candidates
+            }
+            (_, true) => weighted_nms(candidates, self.nms_iou, self.max),
+            (_, false) => nms(candidates, self.nms_iou, self.max),
         };
         let (fw, fh) = (frame.width as f32, frame.height as f32);
         let detections = kept

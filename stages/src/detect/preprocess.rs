@@ -1,9 +1,10 @@
 //! Frames into model input tensors: colour conversion, letterbox or stretch resize
-//! (`fast_image_resize`), scaling, layout. One pass per step, no copy when none is needed.
+//! (`fast_image_resize`), then one pass into the model's own element type (f32, f16, u8,
+//! quantized u8/i8) and layout (NCHW, NHWC). No resize when the frame already has the size.
 
 use std::borrow::Cow;
 
-use edgeflow_backend::{Layout, Tensor};
+use edgeflow_backend::{DType, Layout, Quantization, Tensor, TensorData};
 use edgeflow_core::{Frame, PixelFormat};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -115,21 +116,88 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     ]
 }
 
-/// Resize `frame` into a `width` × `height` tensor with `layout` and `norm`.
-pub fn prepare(
+/// The model input a frame is written into: size, layout, element type, and how pixel
+/// values become elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputFormat {
+    /// Width × height, or `None` for a model that takes frames at their own size (no resize,
+    /// no colour conversion beyond the channel order: rgb and bgr frames only).
+    pub size: Option<(u32, u32)>,
+    /// NCHW or NHWC.
+    pub layout: Layout,
+    /// Element type: f32 and f16 get `pixel * scale + offset`; u8 gets the pixel itself (the
+    /// model normalises inside, as NPU builds do) unless quantized; quantized u8 and i8 get
+    /// the normalised value quantized.
+    pub dtype: DType,
+    /// The input's quantization, for quantized u8 and i8 inputs.
+    pub quantization: Option<Quantization>,
+    /// Pixel scaling and padding.
+    pub norm: Normalize,
+}
+
+/// One element per pixel value 0..=255: every conversion is a table lookup.
+fn lut<T: Copy + Default>(f: impl Fn(u8) -> T) -> [T; 256] {
+    let mut t = [T::default(); 256];
+    for (v, slot) in t.iter_mut().enumerate() {
+        *slot = f(v as u8);
+    }
+    t
+}
+
+impl InputFormat {
+    /// Elements per frame for a `frame_w` × `frame_h` frame.
+    pub fn item_len(&self, frame_w: u32, frame_h: u32) -> usize {
+        let (w, h) = self.size.unwrap_or((frame_w, frame_h));
+        w as usize * h as usize * 3
+    }
+
+    /// The input's shape for `n` frames of `frame_w` × `frame_h`.
+    pub fn shape(&self, n: usize, frame_w: u32, frame_h: u32) -> Vec<usize> {
+        let (w, h) = self.size.unwrap_or((frame_w, frame_h));
+        let (w, h) = (w as usize, h as usize);
+        match self.layout {
+            Layout::Nchw => vec![n, 3, h, w],
+            Layout::Nhwc => vec![n, h, w, 3],
+        }
+    }
+
+    fn quantize(&self, v: f32, lo: f32, hi: f32) -> f32 {
+        let q = self.quantization.unwrap_or(Quantization {
+            scale: 1.0,
+            zero_point: 0,
+        });
+        (v / q.scale + q.zero_point as f32).round().clamp(lo, hi)
+    }
+
+    fn normalised(&self, p: u8) -> f32 {
+        p as f32 * self.norm.scale + self.norm.offset
+    }
+}
+
+/// Write `frame` as item `item` of `dst` (a batch in `input`'s type and layout): colour
+/// conversion, letterbox or stretch resize, and the element conversion in one pass over
+/// the scaled pixels. Returns where the frame landed, to map boxes back.
+pub fn prepare_into(
     frame: &Frame,
-    width: u32,
-    height: u32,
-    layout: Layout,
+    input: &InputFormat,
     resize: Resize,
-    norm: Normalize,
     resizer: &mut Resizer,
-) -> Result<(Tensor, Placement), String> {
+    dst: &mut TensorData,
+    item: usize,
+) -> Result<Placement, String> {
+    if input.size.is_none() && !matches!(frame.format, PixelFormat::Rgb | PixelFormat::Bgr) {
+        return Err(format!(
+            "a model that takes frames at their own size reads rgb or bgr frames, got {:?}",
+            frame.format
+        ));
+    }
     let rgb = packed_rgb(frame)?;
     let (fw, fh) = (frame.width as f32, frame.height as f32);
-    let (nw, nh, dx, dy) = match resize {
-        Resize::Stretch => (width, height, 0u32, 0u32),
-        Resize::Letterbox => {
+    let (width, height) = input.size.unwrap_or((frame.width, frame.height));
+    let norm = input.norm;
+    let (nw, nh, dx, dy) = match (input.size, resize) {
+        (None, _) | (_, Resize::Stretch) => (width, height, 0u32, 0u32),
+        (Some(_), Resize::Letterbox) => {
             let r = (width as f32 / fw).min(height as f32 / fh);
             let nw = ((fw * r).round() as u32).clamp(1, width);
             let nh = ((fh * r).round() as u32).clamp(1, height);
@@ -140,43 +208,146 @@ pub fn prepare(
             }
         }
     };
-    let src = ImageRef::new(frame.width, frame.height, &rgb, PixelType::U8x3)
-        .map_err(|e| e.to_string())?;
-    let mut scaled = Image::new(nw, nh, PixelType::U8x3);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    resizer
-        .resize(&src, &mut scaled, &options)
-        .map_err(|e| e.to_string())?;
-    let pixels = scaled.buffer();
-
-    let (w, h) = (width as usize, height as usize);
-    let pad = norm.pad as f32 * norm.scale + norm.offset;
-    let mut data = vec![pad; w * h * 3];
-    for y in 0..nh as usize {
-        for x in 0..nw as usize {
-            let (tx, ty) = (x + dx as usize, y + dy as usize);
-            let p = &pixels[(y * nw as usize + x) * 3..][..3];
-            for (c, &value) in p.iter().enumerate() {
-                let v = value as f32 * norm.scale + norm.offset;
-                let idx = match layout {
-                    Layout::Nchw => c * w * h + ty * w + tx,
-                    Layout::Nhwc => (ty * w + tx) * 3 + c,
-                };
-                data[idx] = v;
+    let scaled;
+    let pixels: &[u8] = if (nw, nh) == (frame.width, frame.height) {
+        &rgb
+    } else {
+        let src = ImageRef::new(frame.width, frame.height, &rgb, PixelType::U8x3)
+            .map_err(|e| e.to_string())?;
+        let mut out = Image::new(nw, nh, PixelType::U8x3);
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        resizer
+            .resize(&src, &mut out, &options)
+            .map_err(|e| e.to_string())?;
+        scaled = out;
+        scaled.buffer()
+    };
+    let geometry = Geometry {
+        w: width as usize,
+        h: height as usize,
+        nw: nw as usize,
+        nh: nh as usize,
+        dx: dx as usize,
+        dy: dy as usize,
+        layout: input.layout,
+    };
+    let len = geometry.w * geometry.h * 3;
+    let range = item * len..(item + 1) * len;
+    let have = dst.len();
+    let short = || {
+        format!(
+            "the input holds {have} elements, item {item} needs {}",
+            range.end
+        )
+    };
+    match dst {
+        TensorData::F32(v) => {
+            let t = lut(|p| input.normalised(p));
+            geometry.write(
+                v.get_mut(range.clone()).ok_or_else(short)?,
+                pixels,
+                &t,
+                norm.pad,
+            );
+        }
+        TensorData::F16(v) => {
+            let t = lut(|p| half::f16::from_f32(input.normalised(p)));
+            geometry.write(
+                v.get_mut(range.clone()).ok_or_else(short)?,
+                pixels,
+                &t,
+                norm.pad,
+            );
+        }
+        TensorData::U8(v) => {
+            let t = match input.quantization {
+                None => lut(|p| p),
+                Some(_) => lut(|p| input.quantize(input.normalised(p), 0.0, 255.0) as u8),
+            };
+            geometry.write(
+                v.get_mut(range.clone()).ok_or_else(short)?,
+                pixels,
+                &t,
+                norm.pad,
+            );
+        }
+        TensorData::I8(v) => {
+            if input.quantization.is_none() {
+                return Err("an i8 input needs quantization parameters".into());
             }
+            let t = lut(|p| input.quantize(input.normalised(p), -128.0, 127.0) as i8);
+            geometry.write(
+                v.get_mut(range.clone()).ok_or_else(short)?,
+                pixels,
+                &t,
+                norm.pad,
+            );
         }
     }
-    let shape = match layout {
-        Layout::Nchw => vec![1, 3, h, w],
-        Layout::Nhwc => vec![1, h, w, 3],
-    };
-    let placement = Placement {
+    Ok(Placement {
         sx: nw as f32 / fw,
         sy: nh as f32 / fh,
         dx: dx as f32,
         dy: dy as f32,
-    };
-    Ok((Tensor::f32(shape, data).with_layout(layout), placement))
+    })
+}
+
+/// Where the scaled image sits in one input item.
+struct Geometry {
+    w: usize,
+    h: usize,
+    nw: usize,
+    nh: usize,
+    dx: usize,
+    dy: usize,
+    layout: Layout,
+}
+
+impl Geometry {
+    /// Pad the item, then write the `nw` × `nh` packed RGB `pixels` through `table`.
+    fn write<T: Copy>(&self, item: &mut [T], pixels: &[u8], table: &[T; 256], pad: u8) {
+        let (w, h) = (self.w, self.h);
+        if (self.nw, self.nh) != (w, h) {
+            item.fill(table[usize::from(pad)]);
+        }
+        for y in 0..self.nh {
+            let row = &pixels[y * self.nw * 3..(y + 1) * self.nw * 3];
+            let ty = y + self.dy;
+            match self.layout {
+                Layout::Nhwc => {
+                    let start = (ty * w + self.dx) * 3;
+                    for (d, &p) in item[start..start + self.nw * 3].iter_mut().zip(row) {
+                        *d = table[usize::from(p)];
+                    }
+                }
+                Layout::Nchw => {
+                    for (x, p) in row.chunks_exact(3).enumerate() {
+                        let at = ty * w + self.dx + x;
+                        for (c, &value) in p.iter().enumerate() {
+                            item[c * w * h + at] = table[usize::from(value)];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resize `frame` into a one-frame f32 tensor of `input`'s size and layout (tests and
+/// tools; the detect stage writes batches with [`prepare_into`]).
+pub fn prepare(
+    frame: &Frame,
+    input: &InputFormat,
+    resize: Resize,
+    resizer: &mut Resizer,
+) -> Result<(Tensor, Placement), String> {
+    let mut data = TensorData::zeros(input.dtype, input.item_len(frame.width, frame.height))
+        .ok_or_else(|| format!("a {:?} input cannot be written", input.dtype))?;
+    let place = prepare_into(frame, input, resize, resizer, &mut data, 0)?;
+    let mut t =
+        Tensor::new(input.shape(1, frame.width, frame.height), data).with_layout(input.layout);
+    t.quantization = input.quantization;
+    Ok((t, place))
 }
 
 #[cfg(test)]
@@ -188,26 +359,34 @@ mod tests {
         Frame::packed(Meta::now("s".into(), 0, 0), w, h, format, data.into()).unwrap()
     }
 
+    fn input(
+        size: Option<(u32, u32)>,
+        layout: Layout,
+        dtype: DType,
+        norm: Normalize,
+    ) -> InputFormat {
+        InputFormat {
+            size,
+            layout,
+            dtype,
+            quantization: None,
+            norm,
+        }
+    }
+
+    const UNIT: Normalize = Normalize {
+        scale: 1.0 / 255.0,
+        offset: 0.0,
+        pad: 128,
+        centred: true,
+    };
+
     #[test]
     fn letterbox_centres_and_pads() {
         // 4x2 white frame into 4x4: scaled to 4x2, 1 row of padding above and below.
         let f = frame(4, 2, PixelFormat::Rgb, vec![255; 4 * 2 * 3]);
-        let norm = Normalize {
-            scale: 1.0 / 255.0,
-            offset: 0.0,
-            pad: 128,
-            centred: true,
-        };
-        let (t, p) = prepare(
-            &f,
-            4,
-            4,
-            Layout::Nchw,
-            Resize::Letterbox,
-            norm,
-            &mut Resizer::new(),
-        )
-        .unwrap();
+        let fmt = input(Some((4, 4)), Layout::Nchw, DType::F32, UNIT);
+        let (t, p) = prepare(&f, &fmt, Resize::Letterbox, &mut Resizer::new()).unwrap();
         assert_eq!(t.shape, [1, 3, 4, 4]);
         assert_eq!((p.dx, p.dy, p.sx, p.sy), (0.0, 1.0, 1.0, 1.0));
         assert!(
@@ -230,16 +409,8 @@ mod tests {
             pad: 0,
             centred: false,
         };
-        let (t, p) = prepare(
-            &f,
-            4,
-            4,
-            Layout::Nhwc,
-            Resize::Letterbox,
-            norm,
-            &mut Resizer::new(),
-        )
-        .unwrap();
+        let fmt = input(Some((4, 4)), Layout::Nhwc, DType::F32, norm);
+        let (t, p) = prepare(&f, &fmt, Resize::Letterbox, &mut Resizer::new()).unwrap();
         assert_eq!((p.dx, p.dy), (0.0, 0.0));
         assert_eq!(t.to_f32()[0], 255.0);
         assert_eq!(t.to_f32()[(2 * 4) * 3], 0.0, "row 2 is padding");
@@ -254,18 +425,77 @@ mod tests {
             pad: 0,
             centred: false,
         };
-        let (t, _) = prepare(
-            &f,
-            1,
-            1,
-            Layout::Nhwc,
-            Resize::Stretch,
-            norm,
-            &mut Resizer::new(),
-        )
-        .unwrap();
+        let fmt = input(Some((1, 1)), Layout::Nhwc, DType::F32, norm);
+        let (t, _) = prepare(&f, &fmt, Resize::Stretch, &mut Resizer::new()).unwrap();
         assert_eq!(t.shape, [1, 1, 1, 3]);
         assert_eq!(&*t.to_f32(), [1.0, -1.0, -1.0]);
+    }
+
+    #[test]
+    fn u8_inputs_get_pixels_and_quantized_ones_get_quantized_values() {
+        // 2x1 frame: red, blue; letterboxed into 2x2 NHWC u8 (one pad row below, top-left).
+        let f = frame(2, 1, PixelFormat::Rgb, vec![255, 0, 0, 0, 0, 255]);
+        let norm = Normalize {
+            pad: 7,
+            centred: false,
+            ..UNIT
+        };
+        let fmt = input(Some((2, 2)), Layout::Nhwc, DType::U8, norm);
+        let (t, _) = prepare(&f, &fmt, Resize::Letterbox, &mut Resizer::new()).unwrap();
+        assert_eq!(
+            t.data,
+            TensorData::U8(vec![255, 0, 0, 0, 0, 255, 7, 7, 7, 7, 7, 7])
+        );
+        // i8, real = (q + 128) / 255: pixel 255 → 1.0 → 127; pixel 0 → -128.
+        let q = Quantization {
+            scale: 1.0 / 255.0,
+            zero_point: -128,
+        };
+        let fmt = InputFormat {
+            quantization: Some(q),
+            ..input(Some((2, 1)), Layout::Nchw, DType::I8, UNIT)
+        };
+        let (t, _) = prepare(&f, &fmt, Resize::Stretch, &mut Resizer::new()).unwrap();
+        assert_eq!(
+            t.data,
+            TensorData::I8(vec![127, -128, -128, -128, -128, 127])
+        );
+        assert_eq!(t.quantization, Some(q));
+        assert!(
+            (t.to_f32()[0] - 1.0).abs() < 1e-6,
+            "reads back as the real value"
+        );
+        // f16 carries the normalised value.
+        let fmt = input(Some((2, 1)), Layout::Nchw, DType::F16, UNIT);
+        let (t, _) = prepare(&f, &fmt, Resize::Stretch, &mut Resizer::new()).unwrap();
+        assert_eq!(&*t.to_f32(), [1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        // An i8 input without quantization cannot be written.
+        let fmt = input(Some((2, 1)), Layout::Nchw, DType::I8, UNIT);
+        let e = prepare(&f, &fmt, Resize::Stretch, &mut Resizer::new()).unwrap_err();
+        assert!(e.contains("needs quantization"), "{e}");
+    }
+
+    #[test]
+    fn frame_size_inputs_take_rgb_and_bgr_as_they_are() {
+        let f = frame(2, 1, PixelFormat::Bgr, vec![1, 2, 3, 4, 5, 6]);
+        let fmt = input(None, Layout::Nhwc, DType::U8, UNIT);
+        let (t, p) = prepare(&f, &fmt, Resize::Letterbox, &mut Resizer::new()).unwrap();
+        assert_eq!(t.shape, [1, 1, 2, 3]);
+        assert_eq!(t.data, TensorData::U8(vec![3, 2, 1, 6, 5, 4]));
+        assert_eq!((p.sx, p.sy, p.dx, p.dy), (1.0, 1.0, 0.0, 0.0));
+        let g = frame(2, 1, PixelFormat::Gray, vec![1, 2]);
+        let e = prepare(&g, &fmt, Resize::Letterbox, &mut Resizer::new()).unwrap_err();
+        assert!(e.contains("reads rgb or bgr frames, got Gray"), "{e}");
+    }
+
+    #[test]
+    fn a_batch_item_outside_the_buffer_is_an_error() {
+        let f = frame(1, 1, PixelFormat::Rgb, vec![1, 2, 3]);
+        let fmt = input(Some((1, 1)), Layout::Nhwc, DType::U8, UNIT);
+        let mut data = TensorData::U8(vec![0; 3]);
+        let e =
+            prepare_into(&f, &fmt, Resize::Stretch, &mut Resizer::new(), &mut data, 1).unwrap_err();
+        assert!(e.contains("item 1 needs 6"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,201 @@
+//! The detect stage's config: one shape for every backend. The options that only one
+//! backend has live in a table named after it (`ort = { ... }`, `hailo = { ... }`), so one
+//! file carries the options of several boards; a table is checked when its backend is in
+//! this build, and otherwise read by nothing (with a warning saying so).
+
+use edgeflow_core::{Invalid, Problem};
+use serde::Deserialize;
+
+use super::backends::{self, Known};
+use super::families::Family;
+use super::model::Filters;
+use super::preprocess::Resize;
+use super::{DetectBackend, ModelFile};
+
+fn d_max() -> usize {
+    100
+}
+fn one() -> u32 {
+    1
+}
+fn one_usize() -> usize {
+    1
+}
+
+/// Config of `type = "detect"` (the `backend` key itself belongs to the registry).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// The model file (backends that run one).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `yolo` or `blazeface`; leave out for a backend that decodes its own detections.
+    #[serde(default)]
+    pub family: Option<Family>,
+    /// Labels file, one per line, in class order (default: the labels the model carries).
+    #[serde(default)]
+    pub labels: Option<String>,
+    /// Keep only these labels (default: all).
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// Drop detections scoring below this (default: the backend's, 0.4 for models).
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    /// Overlap above which NMS drops the weaker box (default 0.45 yolo, 0.3 blazeface).
+    #[serde(default)]
+    pub nms_iou: Option<f32>,
+    /// At most this many detections per frame.
+    #[serde(default = "d_max")]
+    pub max_detections: usize,
+    /// `letterbox` (default) or `stretch`.
+    #[serde(default)]
+    pub resize: Resize,
+    /// Analyse every n-th frame; the others pass marked as skipped.
+    #[serde(default = "one")]
+    pub every_nth_frame: u32,
+    /// Run this many frames (of any streams) together; needs a model with a dynamic batch.
+    #[serde(default = "one_usize")]
+    pub batch: usize,
+    /// ONNX Runtime's options (`ort = { intra_threads = 2 }`).
+    #[serde(default)]
+    pub ort: Option<backends::OrtTable>,
+    /// TensorRT's options (read by builds with the `tensorrt` backend).
+    #[serde(default)]
+    pub tensorrt: Option<toml::Table>,
+    /// HailoRT's options (read by builds with the `hailo` backend).
+    #[serde(default)]
+    pub hailo: Option<toml::Table>,
+    /// RKNN's options (read by builds with the `rknn` backend).
+    #[serde(default)]
+    pub rknn: Option<toml::Table>,
+}
+
+impl DetectConfig {
+    /// `model`, `family` and `labels` against what backend `B` runs.
+    pub(crate) fn validate_model<B: DetectBackend>(&self, inv: &mut Invalid) {
+        match B::MODEL {
+            ModelFile::Required => {
+                if self.model.is_none() {
+                    inv.field(
+                        "model",
+                        format!("`backend = \"{}\"` needs a model file", B::NAME),
+                        Some("add `model = \"assets/models/yolov3-tiny-416.onnx\"` (scripts/setup.sh fetches it)".into()),
+                    );
+                }
+                if self.family.is_none() {
+                    inv.field(
+                        "family",
+                        format!("`backend = \"{}\"` needs the model's family", B::NAME),
+                        Some("add `family = \"yolo\"` or `family = \"blazeface\"`".into()),
+                    );
+                }
+                if self.family == Some(Family::Yolo) && self.labels.is_none() {
+                    inv.field(
+                        "family",
+                        "`yolo` needs a labels file",
+                        Some(
+                            "add `labels = \"assets/models/coco.names\"` (one label per line)"
+                                .into(),
+                        ),
+                    );
+                }
+            }
+            ModelFile::None => {
+                for (key, set) in [
+                    ("model", self.model.is_some()),
+                    ("family", self.family.is_some()),
+                    ("labels", self.labels.is_some()),
+                ] {
+                    if set {
+                        inv.field(
+                            key,
+                            format!("`backend = \"{}\"` runs no model file", B::NAME),
+                            Some(format!("remove `{key}`")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The filters' ranges, for every backend.
+    pub(crate) fn validate_filters(&self, inv: &mut Invalid) {
+        let unit = |v: f32| (0.0..=1.0).contains(&v);
+        if let Some(t) = self.score_threshold.filter(|t| !unit(*t)) {
+            inv.field(
+                "score_threshold",
+                format!("{t} is not in 0..1"),
+                Some("use a value between 0 and 1".into()),
+            );
+        }
+        if self.nms_iou.is_some_and(|v| !unit(v)) {
+            inv.field(
+                "nms_iou",
+                "not in 0..1",
+                Some("use a value between 0 and 1 (0.45 is usual)".into()),
+            );
+        }
+        if self.every_nth_frame == 0 {
+            inv.field(
+                "every_nth_frame",
+                "0 would skip every frame",
+                Some("use 1 to analyse every frame".into()),
+            );
+        }
+        if self.batch == 0 {
+            inv.field(
+                "batch",
+                "0 frames per run",
+                Some("use 1 (no batching) or more".into()),
+            );
+        }
+        if self.max_detections == 0 {
+            inv.field(
+                "max_detections",
+                "0 would drop every detection",
+                Some("use at least 1 (default 100)".into()),
+            );
+        }
+    }
+
+    /// The filters after the model, with `B`'s default threshold.
+    pub(crate) fn filters<B: DetectBackend>(&self) -> Filters {
+        Filters {
+            classes: self.classes.clone(),
+            score_threshold: self.score_threshold.unwrap_or(B::DEFAULT_SCORE_THRESHOLD),
+            nms_iou: self.nms_iou,
+            max_detections: self.max_detections,
+            every_nth_frame: self.every_nth_frame,
+        }
+    }
+
+    /// Which backends' tables the file carries.
+    fn tables(&self) -> [(&'static str, bool); 4] {
+        [
+            ("ort", self.ort.is_some()),
+            ("tensorrt", self.tensorrt.is_some()),
+            ("hailo", self.hailo.is_some()),
+            ("rknn", self.rknn.is_some()),
+        ]
+    }
+
+    /// A warning for every options table whose backend this build lacks.
+    pub(crate) fn notes(&self) -> Vec<Problem> {
+        self.tables()
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .filter_map(|(name, _)| match backends::known(name) {
+                Some(Known::Compiled) | None => None,
+                Some(Known::NotCompiled { feature }) => Some(Problem {
+                    field: Some(name.to_string()),
+                    message: format!(
+                        "not read: this build has no `{name}` backend, so its options are ignored"
+                    ),
+                    help: Some(format!(
+                        "builds with `--features {feature}` check and use this table"
+                    )),
+                }),
+            })
+            .collect()
+    }
+}
