@@ -277,4 +277,52 @@ mod tests {
         let failures = check(&mut b, &c).unwrap_err();
         assert!(failures[0].contains("has no layout"), "{failures:?}");
     }
+
+    /// Gives decoded detections with its corners swapped.
+    struct Swapped(Vec<TensorSpec>, Vec<TensorSpec>, Vec<String>);
+
+    impl Backend for Swapped {
+        fn inputs(&self) -> &[TensorSpec] {
+            &self.0
+        }
+        fn outputs(&self) -> &[TensorSpec] {
+            &self.1
+        }
+        fn labels(&self) -> Option<&[String]> {
+            Some(&self.2)
+        }
+        fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, BackendError> {
+            let [x] = inputs else {
+                return Err(BackendError::Run("one input".into()));
+            };
+            x.check_against(&self.0[0]).map_err(BackendError::Run)?;
+            Ok(vec![Tensor::f32(
+                vec![1, 2, 6],
+                vec![9.0, 0.0, 1.0, 5.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+            )])
+        }
+    }
+
+    #[test]
+    fn decoded_rows_and_labels_are_checked() {
+        let mut b = Swapped(
+            sum(false).0,
+            vec![TensorSpec::new("d", vec![Some(1), Some(2), Some(6)], DType::F32).detections()],
+            vec![String::new()],
+        );
+        let c = Case {
+            inputs: vec![filled(&b.0[0], 1.0)],
+            expect: Box::new(|_| Ok(())),
+        };
+        let text = check(&mut b, &c).unwrap_err().join("\n");
+        assert!(
+            text.contains("detections `d`: row [9.0, 0.0, 1.0, 5.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("labels are empty or have an empty name"),
+            "{text}"
+        );
+        assert!(!text.contains("-1.0"), "padding rows pass: {text}");
+    }
 }

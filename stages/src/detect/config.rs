@@ -199,3 +199,24 @@ impl DetectConfig {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeflow_core::testing::config_from_toml;
+
+    #[test]
+    fn tables_of_backends_this_build_lacks_get_a_note_each() {
+        let cfg: DetectConfig =
+            config_from_toml("ort = {}\nhailo = { hef = \"m.hef\" }\nrknn = { core_mask = 7 }")
+                .unwrap();
+        let noted: Vec<String> = cfg.notes().into_iter().filter_map(|p| p.field).collect();
+        let mut want = vec!["hailo", "rknn"];
+        if cfg!(not(feature = "ort")) {
+            want.insert(0, "ort");
+        }
+        assert_eq!(noted, want);
+        let plain: DetectConfig = config_from_toml("").unwrap();
+        assert!(plain.notes().is_empty());
+    }
+}

@@ -391,3 +391,163 @@ impl ModelDetect {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{TestPattern, TestPatternConfig};
+    use edgeflow_backend::Quantization;
+    use edgeflow_backend_mock::{MockDetector, MockYolo, PALETTE};
+    use edgeflow_core::testing::run_source;
+
+    fn frames(n: usize) -> Vec<Frame> {
+        let cfg = TestPatternConfig {
+            width: 96,
+            height: 64,
+            count: Some(n as u64),
+            objects: 4,
+            ..Default::default()
+        };
+        run_source::<TestPattern>(cfg, n).unwrap()
+    }
+
+    fn options(resize: Resize, batch: usize) -> ModelOptions {
+        ModelOptions {
+            model: Some("mock-yolo.onnx".into()),
+            family: Some(Family::Yolo),
+            labels: Some(PALETTE.iter().map(|(l, _)| l.to_string()).collect()),
+            resize,
+            batch,
+            filters: Filters {
+                classes: None,
+                score_threshold: 0.5,
+                nms_iou: None,
+                max_detections: 100,
+                every_nth_frame: 1,
+            },
+        }
+    }
+
+    fn run(stage: &mut ModelDetect, input: &[Frame]) -> Vec<Detections> {
+        let mut out = Emit::new();
+        for f in input {
+            stage.process(f.clone(), &mut out).unwrap();
+        }
+        stage.finish(&mut out).unwrap();
+        out.drain().collect()
+    }
+
+    /// Raw YOLO tensors through preprocessing (letterbox), the YOLO decoder, NMS and mapping
+    /// back give the colour detector's boxes exactly (the frame fits the input at scale 1,
+    /// so no pixel is blended), in f32 NCHW and in quantized u8 NHWC alike.
+    #[test]
+    fn the_raw_tensor_path_maps_boxes_back_exactly() {
+        let input = frames(12);
+        let det = MockDetector::new();
+        let q = Quantization {
+            scale: 0.5,
+            zero_point: 0,
+        };
+        let ctx = BuildCtx::for_stage("det");
+        for backend in [MockYolo::new(96), MockYolo::quantized(96, q)] {
+            let mut stage = ModelDetect::new(
+                Box::new(backend),
+                ("mock", "the mock backend"),
+                options(Resize::Letterbox, 1),
+                &ctx,
+            )
+            .unwrap();
+            let out = run(&mut stage, &input);
+            assert_eq!(out.len(), input.len());
+            for (frame, got) in input.iter().zip(&out) {
+                let want = det.detect(frame).unwrap();
+                let boxes = |d: &[Detection]| {
+                    d.iter()
+                        .map(|x| (x.class_id, x.bbox))
+                        .collect::<Vec<(u32, BBox)>>()
+                };
+                let mut got_boxes = boxes(&got.detections);
+                got_boxes.sort_by_key(|b| b.0);
+                assert_eq!(got_boxes, boxes(&want), "frame {}", frame.meta.seq);
+                assert!(got.detections.iter().all(|d| d.score == 1.0));
+            }
+        }
+    }
+
+    /// A real resize (96×64 stretched into 48×48) keeps every box within a pixel or two.
+    #[test]
+    fn a_resized_input_keeps_boxes_close() {
+        let input = frames(6);
+        let det = MockDetector::new();
+        let mut stage = ModelDetect::new(
+            Box::new(MockYolo::new(48)),
+            ("mock", "the mock backend"),
+            options(Resize::Stretch, 1),
+            &BuildCtx::for_stage("det"),
+        )
+        .unwrap();
+        let out = run(&mut stage, &input);
+        let mut compared = 0;
+        for (frame, got) in input.iter().zip(&out) {
+            for want in det.detect(frame).unwrap() {
+                // Occluded objects may shrink to strips the resize blurs away, and small
+                // ones vanish; whole, big ones stay.
+                if want.score < 1.0 || want.bbox.width * 96.0 < 8.0 || want.bbox.height * 64.0 < 8.0
+                {
+                    continue;
+                }
+                let found = got
+                    .detections
+                    .iter()
+                    .find(|d| d.class_id == want.class_id)
+                    .unwrap_or_else(|| panic!("class {} lost", want.class_id));
+                let err = (found.bbox.x - want.bbox.x).abs() * 96.0
+                    + (found.bbox.y - want.bbox.y).abs() * 64.0;
+                assert!(err <= 4.0, "{:?} vs {:?}", found.bbox, want.bbox);
+                compared += 1;
+            }
+        }
+        assert!(compared >= 6, "only {compared} boxes compared");
+    }
+
+    #[test]
+    fn models_that_do_not_fit_are_build_errors() {
+        let ctx = BuildCtx::for_stage("det");
+        let err = |backend: MockYolo, o: ModelOptions| {
+            ModelDetect::new(Box::new(backend), ("mock", "the mock backend"), o, &ctx)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = err(MockYolo::new(32), options(Resize::Letterbox, 2));
+        assert!(e.contains("has a fixed batch of 1"), "{e}");
+        let mut o = options(Resize::Letterbox, 1);
+        o.family = Some(Family::Blazeface);
+        let e = err(MockYolo::new(32), o);
+        assert!(e.contains("does not fit family `blazeface`"), "{e}");
+        let mut o = options(Resize::Letterbox, 1);
+        o.labels = None;
+        let e = err(MockYolo::new(32), o);
+        assert!(e.contains("carries no labels"), "{e}");
+        let mut o = options(Resize::Letterbox, 1);
+        o.filters.classes = Some(vec!["unicorn".into()]);
+        let e = err(MockYolo::new(32), o);
+        assert!(
+            e.contains("`unicorn`, which is not in the model's labels"),
+            "{e}"
+        );
+        let mut o = options(Resize::Letterbox, 2);
+        o.family = None;
+        o.labels = None;
+        let e = ModelDetect::new(
+            Box::new(edgeflow_backend_mock::MockBackend::new()),
+            ("mock", "the mock backend"),
+            o,
+            &ctx,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("fixed batch of 1"), "{e}");
+    }
+}
