@@ -7,43 +7,38 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-/// One row per backend: name, whether it works here, and where it came from or why not.
-pub fn rows() -> Vec<(&'static str, bool, String)> {
-    #[cfg_attr(not(feature = "ort"), allow(unused_mut))]
-    let mut rows = vec![(
-        "mock",
-        true,
-        "built in (deterministic, no runtime library)".to_string(),
-    )];
-    #[cfg(feature = "ort")]
-    {
-        let s = edgeflow_backend_ort::status();
-        rows.push(match s.library {
-            Ok(path) => (
-                "ort",
-                true,
-                format!(
-                    "ONNX Runtime {} loaded from {}",
-                    edgeflow_backend_ort::ORT_VERSION,
-                    path.display()
+/// One row per backend: name, whether it works here (`None`: not compiled in), and where it
+/// came from or why not.
+pub fn rows() -> Vec<(&'static str, Option<bool>, String)> {
+    use edgeflow_stages::detect::backends::{KNOWN, Known, built, known};
+    let built = built();
+    KNOWN
+        .into_iter()
+        .map(
+            |name| match (known(name), built.iter().find(|b| b.name == name)) {
+                (Some(Known::Compiled), Some(b)) => match (b.status)() {
+                    Ok(detail) => (name, Some(true), detail),
+                    Err(why) => (name, Some(false), why),
+                },
+                _ => (
+                    name,
+                    None,
+                    format!("not compiled into this binary (cargo feature `{name}`)"),
                 ),
-            ),
-            Err(e) => ("ort", false, e),
-        });
-    }
-    rows
+            },
+        )
+        .collect()
 }
 
 pub fn run(_: Args) -> anyhow::Result<ExitCode> {
     println!("{:8}  {:5}  DETAIL", "BACKEND", "READY");
     for (name, ok, detail) in rows() {
-        println!("{name:8}  {:5}  {detail}", if ok { "yes" } else { "no" });
-    }
-    for feature in ["tensorrt", "hailo", "rknn"] {
-        println!(
-            "{feature:8}  {:5}  not compiled into this binary (cargo feature `{feature}`)",
-            "-"
-        );
+        let ready = match ok {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        println!("{name:8}  {ready:5}  {detail}");
     }
     Ok(ExitCode::SUCCESS)
 }

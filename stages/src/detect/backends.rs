@@ -16,6 +16,8 @@ pub const KNOWN: [&str; 5] = ["mock", "ort", "tensorrt", "hailo", "rknn"];
 pub struct Built {
     /// Its `backend = "..."` name.
     pub name: &'static str,
+    /// Whether its runtime works here ([`DetectBackend::status`]).
+    pub status: fn() -> Result<String, String>,
     register: fn(&mut Registry),
 }
 
@@ -23,6 +25,7 @@ impl Built {
     fn of<B: DetectBackend>() -> Built {
         Built {
             name: B::NAME,
+            status: B::status,
             register: |r| {
                 r.transform::<Detect<B>>(B::INFO);
             },

@@ -64,6 +64,10 @@ sink = "jsonl"
         }
     }
 
+    fn status() -> Result<String, String> {
+        Ok("built in (deterministic, no runtime library)".to_string())
+    }
+
     fn load(_cfg: &DetectConfig, _model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError> {
         Ok(Box::new(MockBackend::new()))
     }

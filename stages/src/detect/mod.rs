@@ -52,6 +52,11 @@ pub trait DetectBackend: Send + 'static {
     const MODEL: ModelFile = ModelFile::Required;
     /// The backend's own checks (no devices, no network), after the shared ones.
     fn validate(_cfg: &DetectConfig, _inv: &mut Invalid) {}
+    /// Whether the backend's runtime works on this machine: where its library loads from,
+    /// or why it does not (`edgeflow list-backends`).
+    fn status() -> Result<String, String> {
+        Ok("built in".to_string())
+    }
     /// Load the model (`Some` when [`DetectBackend::MODEL`] is `Required`, checked to exist).
     fn load(cfg: &DetectConfig, model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError>;
 }

@@ -103,6 +103,16 @@ impl DetectBackend for Ort {
         },
     ];
 
+    fn status() -> Result<String, String> {
+        edgeflow_backend_ort::status().library.map(|path| {
+            format!(
+                "ONNX Runtime {} loaded from {}",
+                edgeflow_backend_ort::ORT_VERSION,
+                path.display()
+            )
+        })
+    }
+
     fn load(cfg: &DetectConfig, model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError> {
         let model = model.ok_or_else(|| BuildError::new("`backend = \"ort\"` needs `model`"))?;
         let table = cfg.ort.clone().unwrap_or_default();
