@@ -23,7 +23,7 @@ fn pipeline(dir: &Path, brokers: &str, count: u64) -> std::path::PathBuf {
             "[pipeline]\ndevice_id = \"dev\"\n[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = {count}\n\
              [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
              [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"edgeflow-{{kind}}\"\n\
-             drain_timeout_s = 30.0\nspool_dir = {:?}\n",
+             spool = {{ drain_timeout_s = 30.0, dir = {:?} }}\n",
             dir.join("spool").display().to_string()
         ),
     )
@@ -295,7 +295,7 @@ fn mutual_tls_to_a_real_broker() {
     let p = pipeline(dir.path(), &tansu.brokers, 20);
     let text = std::fs::read_to_string(&p).unwrap()
         + &format!(
-            "tls = true\nca_file = {ca:?}\nclient_cert_file = {cert:?}\nclient_key_file = {key:?}\n"
+            "tls = {{ ca_file = {ca:?}, client_cert_file = {cert:?}, client_key_file = {key:?} }}\n"
         );
     std::fs::write(&p, text).unwrap();
     let (code, out) = validate(&p, true);
@@ -335,7 +335,7 @@ fn validate_explains_tls_and_sasl_problems() {
     // The broker's certificate is signed by a CA we do not trust.
     check(
         &tansu.brokers,
-        &format!("tls = true\nca_file = {:?}\n", file("other.pem")),
+        &format!("tls = {{ ca_file = {:?} }}\n", file("other.pem")),
         true,
         &[
             "TLS with Kafka failed: check `tls`",
@@ -345,7 +345,7 @@ fn validate_explains_tls_and_sasl_problems() {
     // The front asks for a client certificate and gets none.
     check(
         &tansu.brokers,
-        &format!("tls = true\nca_file = {:?}\n", file("ca.pem")),
+        &format!("tls = {{ ca_file = {:?} }}\n", file("ca.pem")),
         true,
         &["TLS with Kafka failed: check `tls`"],
     );
@@ -354,7 +354,7 @@ fn validate_explains_tls_and_sasl_problems() {
     let auth = Tansu::start_with(free_port(), &["--authentication"]);
     check(
         &auth.brokers,
-        "sasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"edge\"\npassword = \"nope\"\n",
+        "auth = { sasl_mechanism = \"SCRAM-SHA-512\", username = \"edge\", password = \"nope\" }\n",
         true,
         &[
             "Kafka refused the SASL login",
@@ -365,24 +365,27 @@ fn validate_explains_tls_and_sasl_problems() {
     std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
     check(
         &tansu.brokers,
-        &format!("tls = true\nca_file = {:?}\n", file("junk.pem")),
+        &format!("tls = {{ ca_file = {:?} }}\n", file("junk.pem")),
         true,
-        &["cannot create the Kafka producer", "check `ca_file`"],
+        &[
+            "cannot create the Kafka producer",
+            "check the files in `tls`",
+        ],
     );
     // Static checks: every problem at once, each on its line.
     check(
         &tansu.brokers,
-        "ca_file = \"/nonexistent/ca.pem\"\nusername = \"edge\"\n\
+        "tls = { ca_file = \"/nonexistent/ca.pem\" }\nauth = { username = \"edge\" }\n\
          options = { acks = \"1\", \"security.protocol\" = \"SSL\", \"linger.ms\" = \"soon\", \"no.such.setting\" = \"1\" }\n",
         false,
         &[
-            "invalid `ca_file`",
-            "a TLS file, but `tls` is off",
+            "invalid `tls.ca_file`",
+            "invalid `auth.username`",
             "SASL credentials without `sasl_mechanism`",
             "invalid `options.acks`",
             "so that an acknowledged event is on every replica",
             "invalid `options.security.protocol`",
-            "use `tls` and `sasl_mechanism`",
+            "use the `tls` and `auth` tables",
             "invalid `options.linger.ms`",
             "invalid `options.no.such.setting`",
             "No such configuration property",
@@ -390,23 +393,35 @@ fn validate_explains_tls_and_sasl_problems() {
     );
     check(
         &tansu.brokers,
-        "tls = true\nca_file = \"/nonexistent/ca.pem\"\nclient_key_file = \"k.pem\"\nsasl_mechanism = \"PLAIN\"\n",
+        "tls = { ca_file = \"/nonexistent/ca.pem\", client_key_file = \"k.pem\" }\nauth = { sasl_mechanism = \"PLAIN\" }\n",
         false,
         &[
             "no such file: /nonexistent/ca.pem",
             "a client certificate needs its key",
-            "`PLAIN` needs `username` and `password`",
+            "`PLAIN` needs `username` and `password` in `auth`",
+        ],
+    );
+    // A file from before the tables: each old key names its table and the line to write.
+    check(
+        &tansu.brokers,
+        "tls = true\nsasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\nspool_max_bytes = 4096\n",
+        false,
+        &[
+            "`tls = true` is now a table",
+            "`sasl_mechanism` has moved into the `auth` table",
+            "write `auth = { username = \"u\", sasl_mechanism = \"SCRAM-SHA-512\" }` in place of `username`, `sasl_mechanism`",
+            "`spool_max_bytes` has moved into the `spool` table",
         ],
     );
     check(
         &tansu.brokers,
-        "sasl_mechanism = \"PLAIN\"\nusername = \"u\"\npassword = \"p\"\n",
+        "auth = { sasl_mechanism = \"PLAIN\", username = \"u\", password = \"p\" }\n",
         false,
         &["PLAIN sends the password in clear text without TLS"],
     );
     check(
         &tansu.brokers,
-        "sasl_mechanism = \"GSSAPI\"\nusername = \"u\"\npassword = \"p\"\n",
+        "auth = { sasl_mechanism = \"GSSAPI\", username = \"u\", password = \"p\" }\n",
         false,
         &["`GSSAPI` is not a SASL mechanism edgeflow supports"],
     );

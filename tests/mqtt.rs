@@ -169,7 +169,7 @@ fn pipeline(dir: &Path, name: &str, port: u16, stream: &str, count: u64, extra: 
              [stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 64\nheight = 48\ncount = {count}\nstream_id = \"{stream}\"\n{extra}\n\
              [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
              [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
-             spool_dir = {:?}\ndrain_timeout_s = 60.0\nfsync_interval_ms = 0\n",
+             spool = {{ dir = {:?}, drain_timeout_s = 60.0, fsync_interval_ms = 0 }}\n",
             dir.join("spool").display().to_string()
         ),
     )
@@ -363,7 +363,7 @@ fn validate_catches_bad_options_and_an_unreachable_broker() {
         let p = dir.path().join("v.toml");
         std::fs::write(
             &p,
-            format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nspool_dir = {:?}\n{extra}\n", dir.path().join("s").display().to_string()),
+            format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nspool = {{ dir = {:?} }}\n{extra}\n", dir.path().join("s").display().to_string()),
         )
         .unwrap();
         let (code, stderr) = validate(&p, deep);
@@ -428,7 +428,7 @@ fn tls_broker(dir: &Path) -> (Broker, u16) {
 fn tls_settings(dir: &Path, ca: &str, password: &str) -> String {
     let b = dir.join("broker");
     format!(
-        "tls = true\nca_file = {:?}\nclient_cert_file = {:?}\nclient_key_file = {:?}\nusername = \"edge\"\npassword = \"{password}\"\n",
+        "tls = {{ ca_file = {:?}, client_cert_file = {:?}, client_key_file = {:?} }}\nauth = {{ username = \"edge\", password = \"{password}\" }}\n",
         b.join(ca).display().to_string(),
         b.join("client.pem").display().to_string(),
         b.join("client.key").display().to_string(),
@@ -517,7 +517,7 @@ fn validate_explains_tls_and_password_problems() {
     check(
         &tls_settings(dir.path(), "other.pem", "s3cret"),
         true,
-        &["TLS with the MQTT broker failed: check `ca_file`"],
+        &["TLS with the MQTT broker failed: check `tls.ca_file`"],
     );
     check(
         &tls_settings(dir.path(), "ca.pem", "nope"),
@@ -526,7 +526,7 @@ fn validate_explains_tls_and_password_problems() {
     );
     // Plain MQTT to the TLS port.
     check(
-        "username = \"edge\"\npassword = \"s3cret\"\n",
+        "auth = { username = \"edge\", password = \"s3cret\" }\n",
         true,
         &["the MQTT broker closed the session"],
     );
@@ -534,7 +534,24 @@ fn validate_explains_tls_and_password_problems() {
     check(
         "ca_file = \"/nonexistent/ca.pem\"\nclient_key_file = \"k.pem\"\n",
         false,
-        &["a TLS file, but `tls` is off", "set `tls = true`"],
+        &[
+            "`ca_file` has moved into the `tls` table",
+            "`client_key_file` has moved into the `tls` table",
+            "write `tls = { ca_file = \"/nonexistent/ca.pem\", client_key_file = \"k.pem\" }` in place of `ca_file`, `client_key_file`",
+        ],
+    );
+    check(
+        "tls = true\n",
+        false,
+        &["`tls = true` is now a table: write `tls = {}`"],
+    );
+    check(
+        "username = \"edge\"\n",
+        false,
+        &[
+            "`username` has moved into the `auth` table",
+            "write `auth = { username = \"edge\" }` instead",
+        ],
     );
     check(
         &tls_settings(dir.path(), "ca.pem", "s3cret").replace("client.", "v1client."),
@@ -547,12 +564,13 @@ fn validate_explains_tls_and_password_problems() {
         &["does not match", "client_key_file"],
     );
     check(
-        "tls = true\nca_file = \"/nonexistent/ca.pem\"\nclient_key_file = \"k.pem\"\n",
+        "tls = { ca_file = \"/nonexistent/ca.pem\", client_key_file = \"k.pem\" }\n",
         false,
         &[
+            "invalid `tls.ca_file`",
             "no such file: /nonexistent/ca.pem",
             "a client key without its certificate",
-            "set `client_cert_file` too",
+            "set `client_cert_file` in `tls` too",
         ],
     );
 }
@@ -570,7 +588,14 @@ fn a_full_spool_drops_the_oldest_and_counts_them() {
     let base = std::fs::read_to_string(&p)
         .unwrap()
         .replace("drain_timeout_s = 60.0", "drain_timeout_s = 0.5");
-    std::fs::write(&p, base.clone() + "spool_max_bytes = 16384\n").unwrap();
+    std::fs::write(
+        &p,
+        base.replace(
+            "fsync_interval_ms = 0",
+            "fsync_interval_ms = 0, max_bytes = 16384",
+        ),
+    )
+    .unwrap();
     let stderr = wait_ok(
         edgeflow(&["run", p.to_str().unwrap()]),
         Duration::from_secs(60),
@@ -596,7 +621,10 @@ fn a_full_spool_drops_the_oldest_and_counts_them() {
         &p,
         base.replace("count = 200", "count = 0")
             .replace("drain_timeout_s = 0.5", "drain_timeout_s = 60.0")
-            + "spool_max_bytes = 16384\n",
+            .replace(
+                "fsync_interval_ms = 0",
+                "fsync_interval_ms = 0, max_bytes = 16384",
+            ),
     )
     .unwrap();
     wait_ok(
@@ -624,7 +652,7 @@ fn validate_deep_gives_up_on_a_port_that_never_answers_connect() {
     assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("did not answer CONNECT within 5 s")
-            && stderr.contains("TLS ports need `tls = true`"),
+            && stderr.contains("TLS ports need a `tls` table"),
         "{stderr}"
     );
     drop(silent);
@@ -633,12 +661,8 @@ fn validate_deep_gives_up_on_a_port_that_never_answers_connect() {
 #[test]
 fn tls_without_a_ca_file_needs_the_systems_roots() {
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(dir.path(), "roots", free_port(), "cam", 1, "tls = true");
-    // `tls = true` belongs to the sink: move it there.
-    let text = std::fs::read_to_string(&p)
-        .unwrap()
-        .replacen("tls = true\n", "", 1)
-        + "tls = true\n";
+    let p = pipeline(dir.path(), "roots", free_port(), "cam", 1, "");
+    let text = std::fs::read_to_string(&p).unwrap() + "tls = {}\n";
     std::fs::write(&p, text).unwrap();
     let validate = |env: &[(&str, &str)]| {
         Command::new(env!("CARGO_BIN_EXE_edgeflow"))

@@ -111,7 +111,7 @@ fn pipeline(dir: &Path, port: u16, count: u64) -> std::path::PathBuf {
             "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = {count}\n\
              [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
              [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"webhook\"\nurl = \"http://127.0.0.1:{port}/events\"\n\
-             backoff_initial_ms = 20\nbackoff_max_ms = 200\ntimeout_ms = 1000\ndrain_timeout_s = 30.0\nspool_dir = {:?}\n",
+             backoff_initial_ms = 20\nbackoff_max_ms = 200\ntimeout_ms = 1000\nspool = {{ drain_timeout_s = 30.0, dir = {:?} }}\n",
             dir.join("spool").display().to_string()
         ),
     )
@@ -226,7 +226,7 @@ fn https_with_a_private_ca() {
         .replace("http://", "https://");
     let ca = |file: &str| {
         format!(
-            "ca_file = {:?}\n",
+            "tls = {{ ca_file = {:?} }}\n",
             dir.path().join(file).display().to_string()
         )
     };
@@ -257,7 +257,7 @@ fn https_with_a_private_ca() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("webhook failed"), "{stderr}");
     assert!(
-        stderr.contains("invalid peer certificate") && stderr.contains("check `ca_file`"),
+        stderr.contains("invalid peer certificate") && stderr.contains("check `tls.ca_file`"),
         "{stderr}"
     );
     assert!(stranger.seqs().is_empty());
@@ -267,7 +267,7 @@ fn https_with_a_private_ca() {
             .replace("count = 4", "count = 0")
             .replace("drain_timeout_s = 1.0", "drain_timeout_s = 30.0")
             + &format!(
-                "ca_file = {:?}\n",
+                "tls = {{ ca_file = {:?} }}\n",
                 dir2.path().join("ca.pem").display().to_string()
             ),
     )
@@ -284,7 +284,7 @@ fn validate_checks_the_ca_file() {
     let check = |url: &str, want: &str| {
         std::fs::write(
             &p,
-            format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"webhook\"\nurl = \"{url}\"\nca_file = \"/nonexistent/ca.pem\"\n"),
+            format!("[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"webhook\"\nurl = \"{url}\"\ntls = {{ ca_file = \"/nonexistent/ca.pem\" }}\n"),
         )
         .unwrap();
         let (code, stderr) = validate(&p, false);
@@ -298,7 +298,7 @@ fn validate_checks_the_ca_file() {
     check("https://127.0.0.1:1/x", "no such file: /nonexistent/ca.pem");
     check(
         "http://127.0.0.1:1/x",
-        "a CA file for a plain `http://` URL",
+        "TLS settings for a plain `http://` URL",
     );
 }
 
@@ -321,7 +321,7 @@ fn validate_deep_connects_and_checks_the_certificate() {
             &p,
             base.to_string()
                 + &format!(
-                    "ca_file = {:?}\n",
+                    "tls = {{ ca_file = {:?} }}\n",
                     dir.path().join(ca).display().to_string()
                 ),
         )
@@ -337,7 +337,7 @@ fn validate_deep_connects_and_checks_the_certificate() {
         out.contains("TLS with 127.0.0.1:") && out.contains("invalid peer certificate"),
         "{out}"
     );
-    assert!(out.contains("check `ca_file`"), "{out}");
+    assert!(out.contains("check `tls.ca_file`"), "{out}");
     // https:// to a plain HTTP server.
     let plain = Server::start(TcpListener::bind("127.0.0.1:0").unwrap(), 0, None);
     let wrong = https.replace(&format!(":{}/", server.port), &format!(":{}/", plain.port));

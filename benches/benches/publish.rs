@@ -44,7 +44,9 @@ fn main() {
         ..SpoolOptions::new(dir.path().join("base"))
     })
     .expect("spool");
-    let payload = serde_json::to_vec(&edgeflow_stages::publish::events("dev", &message(0))[0])
+    let payload = edgeflow_stages::publish::events("dev", &message(0))
+        .first()
+        .map(edgeflow_events::Event::to_json)
         .unwrap_or_default();
     let t = Instant::now();
     for _ in 0..EVENTS {
@@ -68,7 +70,7 @@ fn main() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let toml_cfg = format!(
-        "broker = \"127.0.0.1:{port}\"\nspool_dir = {:?}\nfsync_interval_ms = 100\ninflight = 256\ndrain_timeout_s = 120.0",
+        "broker = \"127.0.0.1:{port}\"\ninflight = 256\nspool = {{ dir = {:?}, fsync_interval_ms = 100, drain_timeout_s = 120.0 }}",
         dir.path().join("mqtt").display().to_string()
     );
     let cfg: MqttConfig = match edgeflow_core::testing::config_from_toml(&toml_cfg) {

@@ -11,7 +11,6 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
 
 /// Where a message came from: stream, frame number and presentation time.
 #[derive(Clone, Debug)]
@@ -43,17 +42,6 @@ impl Meta {
     /// The wall-clock timestamp as RFC 3339 UTC with milliseconds.
     pub fn timestamp_rfc3339(&self) -> String {
         humantime::format_rfc3339_millis(self.timestamp).to_string()
-    }
-}
-
-impl Serialize for Meta {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Meta", 4)?;
-        st.serialize_field("stream_id", &*self.stream_id)?;
-        st.serialize_field("seq", &self.seq)?;
-        st.serialize_field("pts_ns", &self.pts_ns)?;
-        st.serialize_field("timestamp", &self.timestamp_rfc3339())?;
-        st.end()
     }
 }
 
@@ -115,16 +103,6 @@ pub struct Packet {
     pub key_frame: bool,
 }
 
-impl Serialize for Packet {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Packet", 3)?;
-        st.serialize_field("caps", &*self.caps)?;
-        st.serialize_field("bytes", &self.data.len())?;
-        st.serialize_field("key_frame", &self.key_frame)?;
-        st.end()
-    }
-}
-
 /// Pixel layout of a [`Frame`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -166,7 +144,7 @@ impl PixelFormat {
 }
 
 /// One plane of a frame inside its buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plane {
     /// Byte offset of the plane's first row in the frame buffer.
     pub offset: usize,
@@ -317,18 +295,6 @@ impl Frame {
     }
 }
 
-impl Serialize for Frame {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Frame", 4)?;
-        st.serialize_field("width", &self.width)?;
-        st.serialize_field("height", &self.height)?;
-        st.serialize_field("format", &self.format)?;
-        let strides: Vec<usize> = self.planes.iter().map(|p| p.stride).collect();
-        st.serialize_field("strides", &strides)?;
-        st.end()
-    }
-}
-
 /// An axis-aligned box in coordinates normalised to 0..1 of the frame (x, y = top-left).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct BBox {
@@ -363,29 +329,24 @@ impl BBox {
 }
 
 /// One detected object.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Detection {
     /// Class index in the model's label list.
     pub class_id: u32,
     /// Class label, e.g. `person`.
-    #[serde(rename = "class")]
     pub label: Arc<str>,
     /// Confidence 0..1.
-    #[serde(rename = "conf")]
     pub score: f32,
     /// Where it is.
-    #[serde(flatten)]
     pub bbox: BBox,
     /// Landmarks (face: eyes, nose, mouth, ears), normalised like the box; often none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keypoints: Vec<[f32; 2]>,
 }
 
 /// The detections of one frame.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Detections {
     /// The frame these detections belong to (published by the envelope, not here).
-    #[serde(skip)]
     pub meta: Meta,
     /// Width of the analysed frame in pixels.
     pub frame_width: u32,
@@ -395,7 +356,6 @@ pub struct Detections {
     pub detections: Vec<Detection>,
     /// The frame was not analysed (`every_nth_frame`): no detections does not mean nothing
     /// is there. Trackers keep their tracks through such frames.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
 }
 
@@ -413,22 +373,20 @@ impl Detections {
 }
 
 /// One tracked object.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Track {
     /// Identity that stays with the object across frames.
     pub track_id: u64,
     /// The detection this track matched in this frame.
-    #[serde(flatten)]
     pub detection: Detection,
     /// Frames since the track was born.
     pub age_frames: u64,
 }
 
 /// The tracked objects of one frame.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Tracks {
     /// The frame these tracks belong to (published by the envelope, not here).
-    #[serde(skip)]
     pub meta: Meta,
     /// Width of the analysed frame in pixels.
     pub frame_width: u32,
@@ -439,8 +397,7 @@ pub struct Tracks {
 }
 
 /// What happened at a zone or line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ZoneEventKind {
     /// A track entered a zone.
     Enter,
@@ -453,7 +410,7 @@ pub enum ZoneEventKind {
 }
 
 /// One zone or line event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ZoneEvent {
     /// The zone or line id from the config.
     pub zone_id: Arc<str>,
@@ -462,21 +419,17 @@ pub struct ZoneEvent {
     /// The track it happened to.
     pub track_id: u64,
     /// The track's class label.
-    #[serde(rename = "class")]
     pub label: Arc<str>,
     /// Crossing direction for lines (`in` / `out`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Arc<str>>,
     /// Seconds spent in the zone (exit and dwell events).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dwell_s: Option<f64>,
 }
 
 /// The zone events and occupancy of one frame.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ZoneEvents {
     /// The frame these events belong to (published by the envelope, not here).
-    #[serde(skip)]
     pub meta: Meta,
     /// Events in this frame (possibly none).
     pub events: Vec<ZoneEvent>,
@@ -485,8 +438,7 @@ pub struct ZoneEvents {
 }
 
 /// The state of a live stream, as its source reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamState {
     /// Opening the connection.
     Connecting,
@@ -500,18 +452,29 @@ pub enum StreamState {
     Ended,
 }
 
+impl StreamState {
+    /// The state's name in reports and events (`live`, `reconnecting`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamState::Connecting => "connecting",
+            StreamState::Live => "live",
+            StreamState::Stalled => "stalled",
+            StreamState::Reconnecting => "reconnecting",
+            StreamState::Ended => "ended",
+        }
+    }
+}
+
 /// A stream status report. Every stage passes it on untouched, so publishers can send it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct StreamStatus {
     /// The stream, and the last frame seen before this report (`seq`, `pts_ns`).
-    #[serde(skip)]
     pub meta: Meta,
     /// The new state.
     pub state: StreamState,
     /// Connection attempt number since the stream was last live (0 when live).
     pub attempt: u32,
     /// Why (an error message, the wait before reconnecting).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 

@@ -151,13 +151,32 @@ impl fmt::Display for Invalid {
 impl StdError for Invalid {}
 
 /// A config key that now lives in a nested table: a file that still has it gets an error that
-/// names the table and the line to write (`intra_threads = 2` → `ort = { intra_threads = 2 }`).
+/// names the table and the line to write (`intra_threads = 2` → `ort = { intra_threads = 2 }`,
+/// `spool_dir = "d"` → `spool = { dir = "d" }`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Moved {
     /// The old top-level key.
     pub key: &'static str,
     /// The table it moved into.
     pub table: &'static str,
+    /// Its name inside the table.
+    pub to: &'static str,
+}
+
+impl Moved {
+    /// `key` moved into `table` under the same name.
+    pub const fn into(key: &'static str, table: &'static str) -> Moved {
+        Moved {
+            key,
+            table,
+            to: key,
+        }
+    }
+
+    /// `key` moved into `table` as `to`.
+    pub const fn renamed(key: &'static str, table: &'static str, to: &'static str) -> Moved {
+        Moved { key, table, to }
+    }
 }
 
 /// Tells long-running sources that the pipeline is stopping (Ctrl-C, a fatal error elsewhere).

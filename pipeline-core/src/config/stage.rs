@@ -54,15 +54,35 @@ fn nested_did_you_mean(msg: &str) -> Option<String> {
 /// the file has it.
 fn moved_field(
     m: &crate::stage::Moved,
+    moved: &[crate::stage::Moved],
     table: &DeTable<'_>,
     diags: &Diagnostics,
     span: Range<usize>,
     place: &str,
 ) -> Diagnostic {
-    let value = table
-        .get(m.key)
-        .and_then(|v| diags.text(v.span()))
-        .unwrap_or("...");
+    // Every old key of this file that moves into the same table: one line to write for all.
+    let entries: Vec<String> = moved
+        .iter()
+        .filter(|o| o.table == m.table)
+        .filter_map(|o| {
+            let v = table.get(o.key)?;
+            Some(format!(
+                "{} = {}",
+                o.to,
+                diags.text(v.span()).unwrap_or("...")
+            ))
+        })
+        .collect();
+    let old: Vec<&str> = moved
+        .iter()
+        .filter(|o| o.table == m.table && table.get(o.key).is_some())
+        .map(|o| o.key)
+        .collect();
+    let instead = if old.len() > 1 {
+        format!("in place of {}", backticked(old.iter().copied()))
+    } else {
+        "instead".to_string()
+    };
     Diagnostic::error(
         format!(
             "`{}` has moved into the `{}` table in {place}",
@@ -70,10 +90,13 @@ fn moved_field(
         ),
         Some(span),
     )
-    .label(format!("now `{}.{}`", m.table, m.key))
+    .label(format!("now `{}.{}`", m.table, m.to))
     .help(format!(
-        "write `{} = {{ {} = {value} }}` instead (the `{}` table holds every {} option)",
-        m.table, m.key, m.table, m.table
+        "write `{} = {{ {} }}` {instead} (the `{}` table holds every {} option)",
+        m.table,
+        entries.join(", "),
+        m.table,
+        m.table
     ))
 }
 
@@ -441,11 +464,19 @@ pub(crate) fn check_config(
         .map(|(k, _)| (k.get_ref().to_string(), k.span()))
         .collect();
     let moved = factory.moved();
-    for (k, span) in &unknown {
-        match moved.iter().find(|m| m.key == k) {
-            Some(m) => diags.push(moved_field(m, &table, diags, span.clone(), &place)),
-            None => diags.push(unknown_field(k, span.clone(), &place, &all_fields)),
-        }
+    // Every diagnostic against the whole table first: a moved key's line names every old key
+    // of its table.
+    let found: Vec<Diagnostic> = unknown
+        .iter()
+        .map(|(k, span)| match moved.iter().find(|m| m.key == k) {
+            Some(m) => moved_field(m, moved, &table, diags, span.clone(), &place),
+            None => unknown_field(k, span.clone(), &place, &all_fields),
+        })
+        .collect();
+    for d in found {
+        diags.push(d);
+    }
+    for (k, _) in &unknown {
         table.remove(k.as_str());
     }
 

@@ -335,10 +335,7 @@ impl Source for RtspSource {
             .set("uri", without_password(&self.cfg.uri))
             .set("attempt", self.attempt);
         if let Some((state, detail)) = &self.state {
-            report.set(
-                "stream",
-                serde_json::to_value(state).unwrap_or(serde_json::Value::Null),
-            );
+            report.set("stream", state.name());
             if let Some(d) = detail {
                 report.set("stream_detail", d.as_str());
             }

@@ -85,22 +85,10 @@ impl DetectBackend for Ort {
     const RUNTIME: &'static str = "ONNX Runtime";
     const INFO: StageInfo = INFO;
     const MOVED: &'static [Moved] = &[
-        Moved {
-            key: "intra_threads",
-            table: "ort",
-        },
-        Moved {
-            key: "inter_threads",
-            table: "ort",
-        },
-        Moved {
-            key: "optimization",
-            table: "ort",
-        },
-        Moved {
-            key: "library",
-            table: "ort",
-        },
+        Moved::into("intra_threads", "ort"),
+        Moved::into("inter_threads", "ort"),
+        Moved::into("optimization", "ort"),
+        Moved::into("library", "ort"),
     ];
 
     fn status() -> Result<String, String> {

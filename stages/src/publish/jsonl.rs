@@ -7,9 +7,12 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant,
+    BuildCtx, BuildError, Invalid, Message, Moved, Report, Sink, StageError, StageInfo, Variant,
 };
 use serde::Deserialize;
+
+use super::options::{SPOOL_MOVED, SpoolTable};
+use super::spooled::{Json, Spooled};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -53,23 +56,17 @@ pub struct JsonLinesConfig {
     /// Append to the file instead of replacing it.
     #[serde(default)]
     pub append: bool,
-    /// Write through a durable spool in this directory: events are appended to the spool at
-    /// once and written to the file (flushed, `fsync`ed on `fsync_interval_ms`) by a sender;
-    /// what a crash leaves unwritten is written on the next run.
+    /// Write through a durable spool (`spool = { dir = "..." }`): events are appended to the
+    /// spool at once and written to the file (flushed, `fsync`ed on `spool.fsync_interval_ms`) by a
+    /// sender; what a crash leaves unwritten is written on the next run.
     #[serde(default)]
-    pub spool_dir: Option<String>,
-    /// With `spool_dir`: spool bound in bytes.
-    #[serde(default = "super::spooled::default_max_bytes")]
-    pub spool_max_bytes: u64,
-    /// With `spool_dir`: `fsync` at most this often (0: every event).
-    #[serde(default = "super::spooled::default_fsync_ms")]
-    pub fsync_interval_ms: u64,
+    pub spool: Option<SpoolTable>,
 }
 
 /// The JSON-lines sink.
 pub struct JsonLines {
-    /// With `spool_dir`: the spool and the thread that writes the file.
-    spooled: Option<super::spooled::Spooled>,
+    /// With `spool`: the spool and the thread that writes the file.
+    spooled: Option<Spooled<Json>>,
     select: super::select::Selector,
     /// The file to empty before the first line (replace mode).
     truncate: Option<File>,
@@ -85,9 +82,13 @@ impl JsonLines {
         self.written
     }
 
-    /// With `spool_dir`: events go to the spool; a sender appends them to the file, flushes,
+    /// With `spool`: events go to the spool; a sender appends them to the file, flushes,
     /// `fsync`s on the interval, and only then acknowledges them.
-    fn build_spooled(cfg: JsonLinesConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
+    fn build_spooled(
+        cfg: JsonLinesConfig,
+        table: &SpoolTable,
+        ctx: &BuildCtx,
+    ) -> Result<Self, BuildError> {
         let path = PathBuf::from(&cfg.path);
         let mut file = OpenOptions::new()
             .create(true)
@@ -97,26 +98,19 @@ impl JsonLines {
                 BuildError::new(format!("cannot open {} for writing: {e}", path.display()))
                     .with_help("check the path and its permissions")
             })?;
-        let (spool, _) = super::spooled::open_spool(
-            super::spooled::SpoolSettings {
-                dir: &cfg.spool_dir,
-                max_bytes: cfg.spool_max_bytes,
-                max_age_s: None,
-                fsync_interval_ms: cfg.fsync_interval_ms,
-            },
-            ctx,
-        )?;
+        let (spool, _) = super::spooled::open_spool(table, ctx)?;
         let (target, every) = (
             cfg.path.clone(),
-            std::time::Duration::from_millis(cfg.fsync_interval_ms),
+            std::time::Duration::from_millis(table.fsync_interval_ms),
         );
-        let spooled = super::spooled::Spooled::start(
+        let spooled = Spooled::start(
             "jsonl",
             ctx,
             spool,
             cfg.mode,
             cfg.summary_interval_s,
-            10.0,
+            table.drain_timeout_s,
+            Json,
             move |spool, stop| {
                 let mut last_sync = std::time::Instant::now();
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -169,6 +163,18 @@ impl JsonLines {
         })
     }
 
+    /// One line per event.
+    fn write(&mut self, events: &[edgeflow_events::Event]) -> Result<(), StageError> {
+        for event in events {
+            serde_json::to_writer(&mut self.out, event)
+                .map_err(std::io::Error::from)
+                .and_then(|()| self.out.write_all(b"\n"))
+                .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
     fn truncate_once(&mut self) -> Result<(), StageError> {
         if let Some(f) = self.truncate.take() {
             f.set_len(0)
@@ -182,6 +188,8 @@ impl Sink for JsonLines {
     type Config = JsonLinesConfig;
     type In = Message;
 
+    const MOVED: &'static [Moved] = &SPOOL_MOVED;
+
     fn validate(cfg: &Self::Config) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
         super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
@@ -192,9 +200,9 @@ impl Sink for JsonLines {
                 Some("use `-` for standard output or name a file".into()),
             );
         }
-        if cfg.spool_dir.is_some() && cfg.path == "-" {
+        if cfg.spool.is_some() && cfg.path == "-" {
             inv.field(
-                "spool_dir",
+                "spool",
                 "standard output cannot be spooled",
                 Some("set a `path` to write through the spool".into()),
             );
@@ -210,8 +218,8 @@ impl Sink for JsonLines {
     }
 
     fn build(cfg: Self::Config, ctx: &BuildCtx) -> Result<Self, BuildError> {
-        if cfg.spool_dir.is_some() {
-            return Self::build_spooled(cfg, ctx);
+        if let Some(table) = cfg.spool.clone() {
+            return Self::build_spooled(cfg, &table, ctx);
         }
         let mut truncate = None;
         let out: Box<dyn Write + Send> = if cfg.path == "-" {
@@ -263,7 +271,7 @@ impl Sink for JsonLines {
 
     fn report(&self, report: &mut Report) {
         match &self.spooled {
-            Some(sp) => sp.report(report, None),
+            Some(sp) => sp.report(report),
             None => {
                 report.set("sink", "jsonl");
             }
@@ -276,27 +284,20 @@ impl Sink for JsonLines {
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
         if let Some(sp) = self.spooled.as_mut() {
             self.written += 1;
-            return sp.consume(&msg, |e| e.to_string().into_bytes());
+            return sp.consume(&msg);
         }
         self.truncate_once()?;
-        for event in self.select.select(&self.device_id, &msg) {
-            writeln!(self.out, "{event}")
-                .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
-            self.written += 1;
-        }
-        Ok(())
+        let events = self.select.select(&self.device_id, &msg);
+        self.write(&events)
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
         if let Some(sp) = self.spooled.as_mut() {
-            return sp.finish(|e| e.to_string().into_bytes());
+            return sp.finish();
         }
         self.truncate_once()?;
-        for event in self.select.flush() {
-            writeln!(self.out, "{event}")
-                .map_err(|e| StageError::fatal(format!("cannot write to {}: {e}", self.target)))?;
-            self.written += 1;
-        }
+        let events = self.select.flush();
+        self.write(&events)?;
         self.out
             .flush()
             .map_err(|e| StageError::fatal(format!("cannot flush {}: {e}", self.target)))
@@ -392,7 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.jsonl");
         let toml = format!(
-            "path = {:?}\nspool_dir = {:?}\nfsync_interval_ms = 0",
+            "path = {:?}\nspool = {{ dir = {:?}, fsync_interval_ms = 0 }}",
             path.display().to_string(),
             dir.path().join("spool").display().to_string()
         );
@@ -408,12 +409,12 @@ mod tests {
         let cfg: JsonLinesConfig = config_from_toml(&toml).unwrap();
         run_sink::<JsonLines>(cfg, (0..5).map(|_| detections())).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 55);
-        let bad: JsonLinesConfig = config_from_toml("spool_dir = \"s\"").unwrap();
+        let bad: JsonLinesConfig = config_from_toml("spool = { dir = \"s\" }").unwrap();
         assert_eq!(
             JsonLines::validate(&bad).unwrap_err().problems[0]
                 .field
                 .as_deref(),
-            Some("spool_dir")
+            Some("spool")
         );
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError,
+    BuildCtx, BuildError, Changed, Invalid, Message, Moved, Reconfigure, Report, Sink, StageError,
     StageInfo, Variant,
 };
 use rdkafka::ClientConfig;
@@ -17,8 +17,9 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use serde::Deserialize;
 
+use super::options::{AUTH_MOVED, AuthTable, SPOOL_MOVED, SpoolTable, TLS_MOVED, TlsTable, joined};
 use super::spool::Spool;
-use super::spooled::{SpoolSettings, Spooled, open_spool, reconfigure_topic, render};
+use super::spooled::{Encode, Spooled, open_spool, reconfigure_topic, render, render_into};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -70,27 +71,15 @@ pub struct KafkaConfig {
     /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
     #[serde(default = "d_compression")]
     pub compression: String,
-    /// Connect over TLS (librdkafka's OpenSSL).
+    /// TLS (librdkafka's OpenSSL), on when the table is there: `tls = {}` trusts OpenSSL's
+    /// roots, `tls = { ca_file, client_cert_file, client_key_file }` a CA and a client
+    /// certificate.
     #[serde(default)]
-    pub tls: bool,
-    /// With `tls`: PEM file of the CA certificates to trust (default: OpenSSL's).
+    pub tls: Option<TlsTable>,
+    /// SASL: `auth = { sasl_mechanism = "SCRAM-SHA-512", username = "...", password = "..." }`
+    /// (`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`).
     #[serde(default)]
-    pub ca_file: Option<String>,
-    /// With `tls`: PEM certificate to present to the brokers (mutual TLS).
-    #[serde(default)]
-    pub client_cert_file: Option<String>,
-    /// With `tls`: PEM private key of `client_cert_file`.
-    #[serde(default)]
-    pub client_key_file: Option<String>,
-    /// SASL: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with `username` and `password`).
-    #[serde(default)]
-    pub sasl_mechanism: Option<String>,
-    /// SASL user name.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// SASL password.
-    #[serde(default)]
-    pub password: Option<String>,
+    pub auth: AuthTable,
     /// Any other librdkafka setting (`linger.ms`, `socket.keepalive.enable`, ...).
     #[serde(default)]
     pub options: std::collections::BTreeMap<String, String>,
@@ -103,21 +92,10 @@ pub struct KafkaConfig {
     /// With `mode = "summary"`: one summary per stream this often.
     #[serde(default = "super::select::default_interval")]
     pub summary_interval_s: f64,
-    /// Spool directory (default `.edgeflow/spool/<pipeline>/<stage>`).
+    /// The durable spool: `spool = { dir, max_bytes, max_age_s, fsync_interval_ms,
+    /// drain_timeout_s }`.
     #[serde(default)]
-    pub spool_dir: Option<String>,
-    /// Spool bound in bytes (oldest unsent events dropped and counted beyond).
-    #[serde(default = "super::spooled::default_max_bytes")]
-    pub spool_max_bytes: u64,
-    /// Drop unsent events older than this.
-    #[serde(default)]
-    pub spool_max_age_s: Option<f64>,
-    /// `fsync` the spool at most this often (0: every event).
-    #[serde(default = "super::spooled::default_fsync_ms")]
-    pub fsync_interval_ms: u64,
-    /// At the end of a run, wait this long for the brokers.
-    #[serde(default = "super::spooled::default_drain_s")]
-    pub drain_timeout_s: f64,
+    pub spool: SpoolTable,
 }
 
 struct Reports {
@@ -206,9 +184,8 @@ impl ClientContext for Reports {
     }
 }
 
-const SASL_ADVICE: &str =
-    "Kafka refused the SASL login: check `sasl_mechanism`, `username` and `password`";
-const TLS_ADVICE: &str = "TLS with Kafka failed: check `tls` (does the listener speak TLS?), `ca_file` (the CA that signed the brokers' certificates) and the client certificate";
+const SASL_ADVICE: &str = "Kafka refused the SASL login: check `auth.sasl_mechanism`, `auth.username` and `auth.password`";
+const TLS_ADVICE: &str = "TLS with Kafka failed: check `tls` (does the listener speak TLS?), `tls.ca_file` (the CA that signed the brokers' certificates) and the client certificate";
 
 /// What a user must fix, for the client errors a retry will not cure.
 fn explain(text: &str) -> Option<&'static str> {
@@ -222,10 +199,11 @@ fn explain(text: &str) -> Option<&'static str> {
     }
 }
 
-/// librdkafka settings from the TLS and SASL fields.
+/// librdkafka settings from the TLS and SASL tables.
 fn security_settings(cfg: &KafkaConfig) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let protocol = match (cfg.tls, cfg.sasl_mechanism.is_some()) {
+    let (tls, auth) = (cfg.tls.as_ref(), &cfg.auth);
+    let protocol = match (tls.is_some(), auth.sasl_mechanism.is_some()) {
         (true, true) => Some("SASL_SSL"),
         (true, false) => Some("SSL"),
         (false, true) => Some("SASL_PLAINTEXT"),
@@ -237,57 +215,61 @@ fn security_settings(cfg: &KafkaConfig) -> Vec<(String, String)> {
         }
     };
     put("security.protocol", protocol);
-    put("ssl.ca.location", cfg.ca_file.as_deref());
-    put("ssl.certificate.location", cfg.client_cert_file.as_deref());
-    put("ssl.key.location", cfg.client_key_file.as_deref());
-    put("sasl.mechanisms", cfg.sasl_mechanism.as_deref());
-    put("sasl.username", cfg.username.as_deref());
-    put("sasl.password", cfg.password.as_deref());
+    put("ssl.ca.location", tls.and_then(|t| t.ca_file.as_deref()));
+    put(
+        "ssl.certificate.location",
+        tls.and_then(|t| t.client_cert_file.as_deref()),
+    );
+    put(
+        "ssl.key.location",
+        tls.and_then(|t| t.client_key_file.as_deref()),
+    );
+    put("sasl.mechanisms", auth.sasl_mechanism.as_deref());
+    put("sasl.username", auth.username.as_deref());
+    put("sasl.password", auth.password.as_deref());
     out
 }
 
-/// The TLS and SASL fields: coherent, files present.
+/// The TLS and SASL tables: coherent, files present.
 fn check_security(cfg: &KafkaConfig, inv: &mut Invalid) {
-    for (field, file) in [
-        ("ca_file", &cfg.ca_file),
-        ("client_cert_file", &cfg.client_cert_file),
-        ("client_key_file", &cfg.client_key_file),
-    ] {
-        let Some(path) = file else { continue };
-        if !cfg.tls {
+    if let Some(t) = &cfg.tls {
+        for (field, file) in [
+            ("tls.ca_file", &t.ca_file),
+            ("tls.client_cert_file", &t.client_cert_file),
+            ("tls.client_key_file", &t.client_key_file),
+        ] {
+            if let Some(path) = file
+                && !std::path::Path::new(path).is_file()
+            {
+                inv.field(field, format!("no such file: {path}"), None);
+            }
+        }
+        if t.client_cert_file.is_some() != t.client_key_file.is_some() {
+            let (field, help) = if t.client_cert_file.is_some() {
+                ("tls.client_cert_file", "set `client_key_file` in `tls` too")
+            } else {
+                ("tls.client_key_file", "set `client_cert_file` in `tls` too")
+            };
             inv.field(
                 field,
-                "a TLS file, but `tls` is off",
-                Some("set `tls = true`".into()),
+                "a client certificate needs its key",
+                Some(help.into()),
             );
-        } else if !std::path::Path::new(path).is_file() {
-            inv.field(field, format!("no such file: {path}"), None);
         }
     }
-    if cfg.client_cert_file.is_some() != cfg.client_key_file.is_some() {
-        let (field, help) = if cfg.client_cert_file.is_some() {
-            ("client_cert_file", "set `client_key_file` too")
-        } else {
-            ("client_key_file", "set `client_cert_file` too")
-        };
-        inv.field(
-            field,
-            "a client certificate needs its key",
-            Some(help.into()),
-        );
-    }
-    match cfg.sasl_mechanism.as_deref() {
+    let auth = &cfg.auth;
+    match auth.sasl_mechanism.as_deref() {
         None => {
             for (field, set) in [
-                ("username", cfg.username.is_some()),
-                ("password", cfg.password.is_some()),
+                ("auth.username", auth.username.is_some()),
+                ("auth.password", auth.password.is_some()),
             ] {
                 if set {
                     inv.field(
                         field,
                         "SASL credentials without `sasl_mechanism`",
                         Some(
-                            "set `sasl_mechanism = \"SCRAM-SHA-512\"` (or SCRAM-SHA-256, PLAIN)"
+                            "add `sasl_mechanism = \"SCRAM-SHA-512\"` (or SCRAM-SHA-256, PLAIN) to `auth`"
                                 .into(),
                         ),
                     );
@@ -297,23 +279,23 @@ fn check_security(cfg: &KafkaConfig, inv: &mut Invalid) {
         Some(m) => {
             if !SASL_MECHANISMS.contains(&m) {
                 inv.field(
-                    "sasl_mechanism",
+                    "auth.sasl_mechanism",
                     format!("`{m}` is not a SASL mechanism edgeflow supports"),
                     Some(format!("one of: {}", SASL_MECHANISMS.join(", "))),
                 );
             }
-            if cfg.username.is_none() || cfg.password.is_none() {
+            if auth.username.is_none() || auth.password.is_none() {
                 inv.field(
-                    "sasl_mechanism",
-                    format!("`{m}` needs `username` and `password`"),
+                    "auth.sasl_mechanism",
+                    format!("`{m}` needs `username` and `password` in `auth`"),
                     None,
                 );
             }
-            if m == "PLAIN" && !cfg.tls {
+            if m == "PLAIN" && cfg.tls.is_none() {
                 inv.field(
-                    "sasl_mechanism",
+                    "auth.sasl_mechanism",
                     "PLAIN sends the password in clear text without TLS",
-                    Some("set `tls = true`, or use SCRAM-SHA-512".into()),
+                    Some("add `tls = {}`, or use SCRAM-SHA-512".into()),
                 );
             }
         }
@@ -344,13 +326,16 @@ const OWN_SETTINGS: [(&str, &str); 14] = [
         "edgeflow retries until delivered; the spool bounds what waits",
     ),
     ("compression.type", "use `compression`"),
-    ("security.protocol", "use `tls` and `sasl_mechanism`"),
-    ("ssl.ca.location", "use `ca_file`"),
-    ("ssl.certificate.location", "use `client_cert_file`"),
-    ("ssl.key.location", "use `client_key_file`"),
-    ("sasl.mechanisms", "use `sasl_mechanism`"),
-    ("sasl.username", "use `username`"),
-    ("sasl.password", "use `password`"),
+    ("security.protocol", "use the `tls` and `auth` tables"),
+    ("ssl.ca.location", "use `tls = { ca_file = ... }`"),
+    (
+        "ssl.certificate.location",
+        "use `tls = { client_cert_file = ... }`",
+    ),
+    ("ssl.key.location", "use `tls = { client_key_file = ... }`"),
+    ("sasl.mechanisms", "use `auth = { sasl_mechanism = ... }`"),
+    ("sasl.username", "use `auth = { username = ... }`"),
+    ("sasl.password", "use `auth = { password = ... }`"),
 ];
 
 /// `options`: each a librdkafka property with a value it takes, none of ours.
@@ -438,19 +423,28 @@ impl ProducerContext for Reports {
 
 /// The Kafka sink.
 pub struct KafkaSink {
-    inner: Spooled,
-    topic: String,
+    inner: Spooled<KafkaRecord>,
 }
 
-/// A spool record: topic, key, JSON, separated by newlines.
-fn record(template: &str, device: &str, e: &serde_json::Value) -> Vec<u8> {
-    let stream = e["stream_id"].as_str().unwrap_or("");
-    let kind = e["kind"].as_str().unwrap_or("event");
-    format!(
-        "{}\n{device}/{stream}\n{e}",
-        render(template, device, stream, kind)
-    )
-    .into_bytes()
+/// A spool record: topic, key (`<device>/<stream>`), JSON, separated by newlines.
+struct KafkaRecord {
+    template: String,
+}
+
+impl Encode for KafkaRecord {
+    fn encode(&self, e: &edgeflow_events::Event, out: &mut Vec<u8>) {
+        render_into(out, &self.template, &e.device_id, &e.stream_id, e.kind());
+        out.push(b'\n');
+        out.extend_from_slice(e.device_id.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(e.stream_id.as_bytes());
+        out.push(b'\n');
+        e.write_json(out);
+    }
+
+    fn topic(&self) -> Option<&str> {
+        Some(&self.template)
+    }
 }
 
 fn split(r: &[u8]) -> Option<(&str, &str, &[u8])> {
@@ -466,6 +460,8 @@ fn split(r: &[u8]) -> Option<(&str, &str, &[u8])> {
 impl Sink for KafkaSink {
     type Config = KafkaConfig;
     type In = Message;
+
+    const MOVED: &'static [Moved] = &joined::<11>(&[&SPOOL_MOVED, &TLS_MOVED, &AUTH_MOVED]);
 
     fn validate(cfg: &KafkaConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
@@ -513,15 +509,7 @@ impl Sink for KafkaSink {
     }
 
     fn build(cfg: KafkaConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
-        let (spool, _) = open_spool(
-            SpoolSettings {
-                dir: &cfg.spool_dir,
-                max_bytes: cfg.spool_max_bytes,
-                max_age_s: cfg.spool_max_age_s,
-                fsync_interval_ms: cfg.fsync_interval_ms,
-            },
-            ctx,
-        )?;
+        let (spool, _) = open_spool(&cfg.spool, ctx)?;
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &cfg.brokers)
@@ -551,17 +539,19 @@ impl Sink for KafkaSink {
         };
         let producer: BaseProducer<Reports> = client.create_with_context(reports).map_err(|e| {
             BuildError::new(format!("cannot create the Kafka producer: {e}"))
-                .with_help("check `ca_file`, `client_cert_file`, `client_key_file` and `options`")
+                .with_help("check the files in `tls` and the `options`")
         })?;
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
             check_session(&producer, &cfg)?;
             ctx.note(format!(
                 "Kafka at {} answers{}",
                 cfg.brokers,
-                match (&cfg.sasl_mechanism, &cfg.username) {
-                    (Some(m), Some(u)) =>
-                        format!(" ({m} as `{u}`{})", if cfg.tls { ", TLS" } else { "" }),
-                    _ if cfg.tls => " (TLS)".to_string(),
+                match (&cfg.auth.sasl_mechanism, &cfg.auth.username) {
+                    (Some(m), Some(u)) => format!(
+                        " ({m} as `{u}`{})",
+                        if cfg.tls.is_some() { ", TLS" } else { "" }
+                    ),
+                    _ if cfg.tls.is_some() => " (TLS)".to_string(),
                     _ => String::new(),
                 }
             ));
@@ -573,13 +563,13 @@ impl Sink for KafkaSink {
             spool,
             cfg.mode,
             cfg.summary_interval_s,
-            cfg.drain_timeout_s,
+            cfg.spool.drain_timeout_s,
+            KafkaRecord {
+                template: cfg.topic,
+            },
             move |spool, stop| send_loop(producer, spool, stop, window),
         )?;
-        Ok(KafkaSink {
-            inner,
-            topic: cfg.topic,
-        })
+        Ok(KafkaSink { inner })
     }
 
     fn reconfigure(
@@ -587,21 +577,20 @@ impl Sink for KafkaSink {
         cfg: &Self::Config,
         changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
-        Ok(reconfigure_topic(&mut self.topic, &cfg.topic, changed))
+        let template = &mut self.inner.encoder_mut().template;
+        Ok(reconfigure_topic(template, &cfg.topic, changed))
     }
 
     fn report(&self, report: &mut Report) {
-        self.inner.report(report, Some(&self.topic));
+        self.inner.report(report);
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
-        let (topic, device) = (self.topic.clone(), self.inner.device.clone());
-        self.inner.consume(&msg, |e| record(&topic, &device, e))
+        self.inner.consume(&msg)
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
-        let (topic, device) = (self.topic.clone(), self.inner.device.clone());
-        self.inner.finish(|e| record(&topic, &device, e))
+        self.inner.finish()
     }
 }
 
@@ -649,12 +638,30 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_options_are_checked() {
-        let e = serde_json::json!({"stream_id": "cam", "kind": "tracks", "x": 1});
-        let r = record("edgeflow-{kind}", "dev", &e);
+        let e = edgeflow_events::Event::new(
+            edgeflow_events::Origin {
+                device_id: "dev",
+                stream_id: "cam",
+                seq: 1,
+                pts_ns: 2,
+                timestamp: "t",
+            },
+            edgeflow_events::Body::Occupancy(edgeflow_events::Occupancy {
+                occupancy: [("z".to_string(), 1)].into(),
+            }),
+            "occupancy",
+            None,
+            None,
+        );
+        let mut r = Vec::new();
+        KafkaRecord {
+            template: "edgeflow-{kind}".into(),
+        }
+        .encode(&e, &mut r);
         let (topic, key, payload) = split(&r).unwrap();
-        assert_eq!((topic, key), ("edgeflow-tracks", "dev/cam"));
+        assert_eq!((topic, key), ("edgeflow-occupancy", "dev/cam"));
         assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(payload).unwrap(),
+            serde_json::from_slice::<edgeflow_events::Event>(payload).unwrap(),
             e
         );
         let cfg: KafkaConfig = edgeflow_core::testing::config_from_toml(
@@ -675,7 +682,7 @@ mod tests {
         let sasl = explain(
             "Authentication (Local: Authentication failure): SASL SCRAM authentication failed",
         );
-        assert!(sasl.is_some_and(|w| w.contains("check `sasl_mechanism`")));
+        assert!(sasl.is_some_and(|w| w.contains("check `auth.sasl_mechanism`")));
         let tls = explain("SSL transport error: SSL handshake failed: certificate verify failed");
         assert!(tls.is_some_and(|w| w.contains("check `tls`")));
         assert_eq!(
@@ -687,7 +694,7 @@ mod tests {
     #[test]
     fn security_fields_become_librdkafka_settings() {
         let cfg: KafkaConfig = edgeflow_core::testing::config_from_toml(
-            "brokers = \"h:1\"\ntls = true\nca_file = \"ca.pem\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nusername = \"u\"\npassword = \"p\"",
+            "brokers = \"h:1\"\ntls = { ca_file = \"ca.pem\" }\nauth = { sasl_mechanism = \"SCRAM-SHA-256\", username = \"u\", password = \"p\" }",
         )
         .unwrap();
         let got = security_settings(&cfg);
@@ -701,7 +708,7 @@ mod tests {
         assert_eq!(get("sasl.mechanisms"), Some("SCRAM-SHA-256"));
         assert_eq!(get("sasl.username"), Some("u"));
         let plain: KafkaConfig = edgeflow_core::testing::config_from_toml(
-            "brokers = \"h:1\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\npassword = \"p\"",
+            "brokers = \"h:1\"\nauth = { sasl_mechanism = \"SCRAM-SHA-512\", username = \"u\", password = \"p\" }",
         )
         .unwrap();
         assert!(security_settings(&plain).contains(&(

@@ -7,6 +7,7 @@ pub mod jsonl;
 pub mod kafka;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+pub mod options;
 pub mod select;
 pub mod spool;
 mod spooled;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Changed, Invalid, Message, Reconfigure, Report, Sink, StageError,
+    BuildCtx, BuildError, Changed, Invalid, Message, Moved, Reconfigure, Report, Sink, StageError,
     StageInfo, Variant,
 };
 use rumqttc::{
@@ -21,8 +21,9 @@ use rumqttc::{
 };
 use serde::Deserialize;
 
+use super::options::{AUTH_MOVED, AuthTable, SPOOL_MOVED, SpoolTable, TLS_MOVED, TlsTable, joined};
 use super::spool::Spool;
-use super::spooled::{SpoolSettings, Spooled, open_spool, reconfigure_topic, render};
+use super::spooled::{Encode, Spooled, open_spool, reconfigure_topic, render, render_into};
 use super::tls;
 
 /// Registry entry.
@@ -49,9 +50,9 @@ inputs = ["det"]
 sink = "mqtt"
 broker = "127.0.0.1:1883"
 topic = "edgeflow/{device_id}/{stream_id}/{kind}"
-spool_dir = ".edgeflow/spool/out"
-spool_max_bytes = 268435456
-fsync_interval_ms = 100
+spool = { dir = ".edgeflow/spool/out", max_bytes = 268435456, fsync_interval_ms = 100 }
+# tls = { ca_file = "ca.pem" }                      # TLS on (port 8883 usually)
+# auth = { username = "edge", password = "secret" }
 "#,
 };
 
@@ -89,46 +90,24 @@ pub struct MqttConfig {
     /// MQTT client id (default `edgeflow-<device>-<stage>`).
     #[serde(default)]
     pub client_id: Option<String>,
-    /// User name.
+    /// Credentials: `auth = { username = "...", password = "..." }`.
     #[serde(default)]
-    pub username: Option<String>,
-    /// Password.
+    pub auth: AuthTable,
+    /// TLS (rustls), on when the table is there: `tls = {}` trusts the system's roots,
+    /// `tls = { ca_file, client_cert_file, client_key_file }` a CA and a client certificate.
+    /// The broker's certificate must name the host in `broker`.
     #[serde(default)]
-    pub password: Option<String>,
-    /// Connect over TLS (rustls). The broker's certificate must name the host in `broker`.
-    #[serde(default)]
-    pub tls: bool,
-    /// With `tls`: PEM file of the CA certificates to trust (default: the system's roots).
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// With `tls`: PEM certificate chain to present to the broker (mutual TLS).
-    #[serde(default)]
-    pub client_cert_file: Option<String>,
-    /// With `tls`: PEM private key of `client_cert_file`.
-    #[serde(default)]
-    pub client_key_file: Option<String>,
+    pub tls: Option<TlsTable>,
     /// Keep-alive interval.
     #[serde(default = "d_keep_alive")]
     pub keep_alive_s: u64,
     /// Events sent but not yet acknowledged, at most.
     #[serde(default = "d_inflight")]
     pub inflight: usize,
-    /// Spool directory (default `.edgeflow/spool/<pipeline>/<stage>`).
+    /// The durable spool: `spool = { dir, max_bytes, max_age_s, fsync_interval_ms,
+    /// drain_timeout_s }`.
     #[serde(default)]
-    pub spool_dir: Option<String>,
-    /// Spool bound in bytes; beyond, the oldest unsent events are dropped and counted.
-    #[serde(default = "super::spooled::default_max_bytes")]
-    pub spool_max_bytes: u64,
-    /// Drop unsent events older than this (default: keep until sent).
-    #[serde(default)]
-    pub spool_max_age_s: Option<f64>,
-    /// `fsync` the spool at most this often (0: every event).
-    #[serde(default = "super::spooled::default_fsync_ms")]
-    pub fsync_interval_ms: u64,
-    /// At the end of a run, wait this long for the broker to take what is pending; the rest
-    /// stays in the spool for the next run.
-    #[serde(default = "super::spooled::default_drain_s")]
-    pub drain_timeout_s: f64,
+    pub spool: SpoolTable,
 }
 
 const PLACEHOLDERS: [&str; 3] = ["{device_id}", "{stream_id}", "{kind}"];
@@ -163,13 +142,31 @@ pub use super::spooled::parse_broker;
 
 /// The MQTT sink.
 pub struct MqttSink {
-    inner: Spooled,
-    topic: String,
+    inner: Spooled<TopicRecord>,
+}
+
+/// A spool record: the topic, a newline, the JSON.
+struct TopicRecord {
+    template: String,
+}
+
+impl Encode for TopicRecord {
+    fn encode(&self, e: &edgeflow_events::Event, out: &mut Vec<u8>) {
+        render_into(out, &self.template, &e.device_id, &e.stream_id, e.kind());
+        out.push(b'\n');
+        e.write_json(out);
+    }
+
+    fn topic(&self) -> Option<&str> {
+        Some(&self.template)
+    }
 }
 
 impl Sink for MqttSink {
     type Config = MqttConfig;
     type In = Message;
+
+    const MOVED: &'static [Moved] = &joined::<11>(&[&SPOOL_MOVED, &TLS_MOVED, &AUTH_MOVED]);
 
     fn validate(cfg: &MqttConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
@@ -198,29 +195,22 @@ impl Sink for MqttSink {
                 Some("MQTT needs a keep-alive of 5 s or more".into()),
             );
         }
-        if cfg.password.is_some() && cfg.username.is_none() {
+        if cfg.auth.password.is_some() && cfg.auth.username.is_none() {
             inv.field(
-                "password",
+                "auth.password",
                 "a password without a user name",
-                Some("set `username` too".into()),
+                Some("set `username` in `auth` too".into()),
             );
         }
-        if cfg.tls {
-            tls::client_config(tls_files(cfg), &mut inv);
-        } else {
-            for (field, set) in [
-                ("ca_file", cfg.ca_file.is_some()),
-                ("client_cert_file", cfg.client_cert_file.is_some()),
-                ("client_key_file", cfg.client_key_file.is_some()),
-            ] {
-                if set {
-                    inv.field(
-                        field,
-                        "a TLS file, but `tls` is off",
-                        Some("set `tls = true` (and use the broker's TLS port, often 8883)".into()),
-                    );
-                }
-            }
+        if cfg.auth.sasl_mechanism.is_some() {
+            inv.field(
+                "auth.sasl_mechanism",
+                "MQTT has no SASL mechanisms",
+                Some("remove it: MQTT logs in with `username` and `password`".into()),
+            );
+        }
+        if let Some(t) = &cfg.tls {
+            tls::client_config(t, &mut inv);
         }
         inv.into_result()
     }
@@ -228,15 +218,7 @@ impl Sink for MqttSink {
     fn build(cfg: MqttConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
         let (host, port) = parse_broker(&cfg.broker)
             .ok_or_else(|| BuildError::new(format!("`{}` is not host:port", cfg.broker)))?;
-        let (spool, dir) = open_spool(
-            SpoolSettings {
-                dir: &cfg.spool_dir,
-                max_bytes: cfg.spool_max_bytes,
-                max_age_s: cfg.spool_max_age_s,
-                fsync_interval_ms: cfg.fsync_interval_ms,
-            },
-            ctx,
-        )?;
+        let (spool, dir) = open_spool(&cfg.spool, ctx)?;
         let device = ctx.device_id.to_string();
         let client_id = cfg
             .client_id
@@ -246,18 +228,18 @@ impl Sink for MqttSink {
         let mut opts = MqttOptions::new(client_id, host.clone(), port);
         opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_s));
         opts.set_clean_session(true);
-        if let Some(u) = &cfg.username {
-            opts.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
+        if let Some(u) = &cfg.auth.username {
+            opts.set_credentials(u.clone(), cfg.auth.password.clone().unwrap_or_default());
         }
-        if cfg.tls {
+        if let Some(t) = &cfg.tls {
             let mut inv = Invalid::new();
-            let config = tls::client_config(tls_files(&cfg), &mut inv)
+            let config = tls::client_config(t, &mut inv)
                 .ok_or_else(|| BuildError::new(format!("TLS settings: {inv}")))?;
             opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
-        } else if cfg.password.is_some() && !is_loopback(&host) {
+        } else if cfg.auth.password.is_some() && !is_loopback(&host) {
             tracing::warn!(
                 stage = %ctx.stage_id,
-                "the MQTT password goes to {host} in clear text: set `tls = true`"
+                "the MQTT password goes to {host} in clear text: add `tls = {{}}`"
             );
         }
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
@@ -278,8 +260,9 @@ impl Sink for MqttSink {
             check_session(&opts)?;
             ctx.note(format!(
                 "MQTT broker {host}:{port} accepted a {}session{}; spool {}",
-                if cfg.tls { "TLS " } else { "" },
-                cfg.username
+                if cfg.tls.is_some() { "TLS " } else { "" },
+                cfg.auth
+                    .username
                     .as_deref()
                     .map(|u| format!(" as `{u}`"))
                     .unwrap_or_default(),
@@ -300,13 +283,13 @@ impl Sink for MqttSink {
             spool,
             cfg.mode,
             cfg.summary_interval_s,
-            cfg.drain_timeout_s,
+            cfg.spool.drain_timeout_s,
+            TopicRecord {
+                template: cfg.topic,
+            },
             move |spool, stop| send_loop(opts, status_topic, spool, stop, window, &stage),
         )?;
-        Ok(MqttSink {
-            inner,
-            topic: cfg.topic,
-        })
+        Ok(MqttSink { inner })
     }
 
     fn reconfigure(
@@ -314,29 +297,20 @@ impl Sink for MqttSink {
         cfg: &Self::Config,
         changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
-        Ok(reconfigure_topic(&mut self.topic, &cfg.topic, changed))
+        let template = &mut self.inner.encoder_mut().template;
+        Ok(reconfigure_topic(template, &cfg.topic, changed))
     }
 
     fn report(&self, report: &mut Report) {
-        self.inner.report(report, Some(&self.topic));
+        self.inner.report(report);
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
-        let (topic, device) = (self.topic.clone(), self.inner.device.clone());
-        self.inner.consume(&msg, |e| record(&topic, &device, e))
+        self.inner.consume(&msg)
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
-        let (topic, device) = (self.topic.clone(), self.inner.device.clone());
-        self.inner.finish(|e| record(&topic, &device, e))
-    }
-}
-
-fn tls_files(cfg: &MqttConfig) -> tls::TlsFiles<'_> {
-    tls::TlsFiles {
-        ca_file: cfg.ca_file.as_deref(),
-        client_cert_file: cfg.client_cert_file.as_deref(),
-        client_key_file: cfg.client_key_file.as_deref(),
+        self.inner.finish()
     }
 }
 
@@ -356,7 +330,7 @@ fn check_session(opts: &MqttOptions) -> Result<(), BuildError> {
     let end = Instant::now() + Duration::from_secs(5);
     let silent = || {
         BuildError::new("the MQTT broker did not answer CONNECT within 5 s")
-            .with_help("is `broker` an MQTT port (TLS ports need `tls = true`)?")
+            .with_help("is `broker` an MQTT port (TLS ports need a `tls` table: `tls = {}`)?")
     };
     let result = loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -391,7 +365,7 @@ fn check_session(opts: &MqttOptions) -> Result<(), BuildError> {
     result
 }
 
-const TLS_ADVICE: &str = "TLS with the MQTT broker failed: check `ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate";
+const TLS_ADVICE: &str = "TLS with the MQTT broker failed: check `tls.ca_file` (the CA that signed the broker's certificate), that the certificate names the host in `broker`, and the client certificate";
 
 /// What a user must fix, for the errors a retry will not cure (TLS, credentials).
 fn explain(e: &rumqttc::ConnectionError) -> Option<&'static str> {
@@ -406,26 +380,16 @@ fn explain(e: &rumqttc::ConnectionError) -> Option<&'static str> {
             Some(TLS_ADVICE)
         }
         E::ConnectionRefused(C::BadUserNamePassword) => Some(
-            "the MQTT broker refused the user name or password: check `username` and `password`",
+            "the MQTT broker refused the user name or password: check `auth.username` and `auth.password`",
         ),
         E::ConnectionRefused(C::NotAuthorized) => Some(
-            "the MQTT broker refused the user name or password (not authorised): check `username`, `password` and the broker's ACL",
+            "the MQTT broker refused the user name or password (not authorised): check `auth.username`, `auth.password` and the broker's ACL",
         ),
         E::ConnectionRefused(C::BadClientId) => {
             Some("the MQTT broker refused the client id: check `client_id`")
         }
         _ => None,
     }
-}
-
-/// A spool record: the topic, a newline, the JSON.
-fn record(template: &str, device: &str, event: &serde_json::Value) -> Vec<u8> {
-    let stream = event["stream_id"].as_str().unwrap_or("");
-    let kind = event["kind"].as_str().unwrap_or("event");
-    let mut r = render(template, device, stream, kind).into_bytes();
-    r.push(b'\n');
-    r.extend_from_slice(event.to_string().as_bytes());
-    r
 }
 
 fn split(record: &[u8]) -> (String, Vec<u8>) {
@@ -594,7 +558,10 @@ mod tests {
     fn refusals_say_what_to_fix() {
         use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
         for (code, want) in [
-            (C::BadUserNamePassword, "check `username` and `password`"),
+            (
+                C::BadUserNamePassword,
+                "check `auth.username` and `auth.password`",
+            ),
             (C::NotAuthorized, "the broker's ACL"),
             (C::BadClientId, "check `client_id`"),
         ] {

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use edgeflow_core::{Invalid, Message};
+use edgeflow_events::{Body, Event, Summary, event_id};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::event::events;
 
@@ -33,7 +33,7 @@ struct StreamMemo {
     persons_max: u64,
     classes: BTreeMap<String, u64>,
     tracks: BTreeSet<u64>,
-    last_frame: Option<Value>,
+    last_frame: Option<Event>,
 }
 
 /// Chooses the events to send.
@@ -70,7 +70,7 @@ impl Selector {
     }
 
     /// The events to send for `msg`.
-    pub fn select(&mut self, device: &str, msg: &Message) -> Vec<Value> {
+    pub fn select(&mut self, device: &str, msg: &Message) -> Vec<Event> {
         let all = events(device, msg);
         if self.mode == PublishMode::EveryFrame
             || !matches!(msg, Message::Detections(_) | Message::Tracks(_))
@@ -79,39 +79,44 @@ impl Selector {
         }
         let mut out = Vec::new();
         for e in all {
-            let stream = e["stream_id"].as_str().unwrap_or("").to_string();
-            let memo = self.streams.entry(stream).or_default();
-            let dets = e["detections"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .chain(e["faces"].as_array().into_iter().flatten());
+            let Some(frame) = e.body.frame_summary() else {
+                out.push(e);
+                continue;
+            };
             let mut classes: BTreeMap<String, usize> = BTreeMap::new();
             let mut tracks = BTreeSet::new();
-            for d in dets {
-                *classes
-                    .entry(d["class"].as_str().unwrap_or("?").to_string())
-                    .or_default() += 1;
-                if let Some(t) = d["track_id"].as_u64() {
-                    tracks.insert(t);
+            for d in frame.detections.iter().chain(&frame.faces) {
+                match classes.get_mut(d.class.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        classes.insert(d.class.clone(), 1);
+                    }
                 }
+                tracks.extend(d.track_id);
             }
+            let (skipped, persons) = (frame.skipped, frame.persons_detected as u64);
+            if !self.streams.contains_key(&e.stream_id) {
+                self.streams
+                    .insert(e.stream_id.clone(), StreamMemo::default());
+            }
+            let Some(memo) = self.streams.get_mut(&e.stream_id) else {
+                continue;
+            };
             match self.mode {
                 PublishMode::OnChange => {
                     let now = (classes, tracks);
-                    if memo.last.as_ref() != Some(&now) && e.get("skipped").is_none() {
+                    if memo.last.as_ref() != Some(&now) && !skipped {
                         memo.last = Some(now);
                         out.push(e);
                     }
                 }
                 PublishMode::Summary => {
-                    let pts = e["pts_ns"].as_u64().unwrap_or(0);
+                    let pts = e.pts_ns;
                     let start = *memo.window_start_ns.get_or_insert(pts);
                     if pts.saturating_sub(start) >= self.interval_ns && memo.frames > 0 {
-                        out.push(Self::summary(memo, pts));
+                        out.extend(Self::summary(memo, pts));
                         memo.window_start_ns = Some(pts);
                     }
-                    let persons = e["persons_detected"].as_u64().unwrap_or(0);
                     memo.frames += 1;
                     memo.persons_sum += persons;
                     memo.persons_max = memo.persons_max.max(persons);
@@ -129,68 +134,48 @@ impl Selector {
     }
 
     /// Summaries of the windows still open (at the end of a run).
-    pub fn flush(&mut self) -> Vec<Value> {
+    pub fn flush(&mut self) -> Vec<Event> {
         if self.mode != PublishMode::Summary {
             return Vec::new();
         }
         self.streams
             .values_mut()
             .filter(|m| m.frames > 0)
-            .map(|m| {
-                let pts = m
-                    .last_frame
-                    .as_ref()
-                    .and_then(|f| f["pts_ns"].as_u64())
-                    .unwrap_or(0);
+            .filter_map(|m| {
+                let pts = m.last_frame.as_ref().map_or(0, |f| f.pts_ns);
                 Self::summary(m, pts)
             })
             .collect()
     }
 
-    fn summary(memo: &mut StreamMemo, end_ns: u64) -> Value {
-        let mut e = memo.last_frame.clone().unwrap_or_else(|| json!({}));
+    /// The window's summary, with the last frame's origin; the window starts anew.
+    fn summary(memo: &mut StreamMemo, end_ns: u64) -> Option<Event> {
+        let last = memo.last_frame.take()?;
         let start = memo.window_start_ns.unwrap_or(end_ns);
-        let id = super::event::event_id_of(
-            e["device_id"].as_str().unwrap_or(""),
-            e["stream_id"].as_str().unwrap_or(""),
-            e["seq"].as_u64().unwrap_or(0),
-            "summary",
-            None,
-            None,
-        );
-        let obj = e.as_object_mut();
-        if let Some(o) = obj {
-            for k in [
-                "persons_detected",
-                "frame_width",
-                "frame_height",
-                "detections",
-                "faces",
-                "skipped",
-            ] {
-                o.remove(k);
-            }
-            o.insert("kind".into(), json!("summary"));
-            o.insert("event_id".into(), json!(id));
-            o.insert(
-                "window_s".into(),
-                json!(end_ns.saturating_sub(start) as f64 / 1e9),
-            );
-            o.insert("frames".into(), json!(memo.frames));
-            o.insert("persons_max".into(), json!(memo.persons_max));
-            o.insert(
-                "persons_mean".into(),
-                json!(memo.persons_sum as f64 / memo.frames.max(1) as f64),
-            );
-            o.insert("classes_max".into(), json!(memo.classes));
-            o.insert("tracks_seen".into(), json!(memo.tracks.len()));
-        }
+        let body = Body::Summary(Summary {
+            window_s: end_ns.saturating_sub(start) as f64 / 1e9,
+            frames: memo.frames,
+            persons_max: memo.persons_max,
+            persons_mean: memo.persons_sum as f64 / memo.frames.max(1) as f64,
+            classes_max: std::mem::take(&mut memo.classes),
+            tracks_seen: memo.tracks.len(),
+        });
         memo.frames = 0;
         memo.persons_sum = 0;
         memo.persons_max = 0;
-        memo.classes.clear();
         memo.tracks.clear();
-        e
+        Some(Event {
+            event_id: event_id(
+                &last.device_id,
+                &last.stream_id,
+                last.seq,
+                "summary",
+                None,
+                None,
+            ),
+            body,
+            ..last
+        })
     }
 }
 
@@ -240,7 +225,7 @@ mod tests {
         ]
         .into_iter()
         .flat_map(|(seq, ids)| s.select("d", &tracks(seq, &ids)))
-        .map(|e| e["seq"].as_u64().unwrap())
+        .map(|e| e.seq)
         .collect();
         assert_eq!(sent, [0, 2, 4]);
         // Zone messages always go out.
@@ -273,12 +258,16 @@ mod tests {
             out.extend(s.select("d", &tracks(seq, &ids)));
         }
         out.extend(s.flush());
-        assert!(out.iter().all(|e| e["kind"] == "summary"));
         assert_eq!(out.len(), 3, "{out:?}");
-        assert_eq!(out[0]["frames"], 4);
-        assert_eq!(out[0]["persons_max"], 4);
-        assert_eq!(out[0]["tracks_seen"], 4);
-        assert_eq!(out[0]["event_id"].as_str().unwrap().len(), 32);
-        assert_ne!(out[0]["event_id"], out[1]["event_id"]);
+        let Body::Summary(first) = &out[0].body else {
+            panic!("not a summary: {:?}", out[0]);
+        };
+        assert_eq!(
+            (first.frames, first.persons_max, first.tracks_seen),
+            (4, 4, 4)
+        );
+        assert!(out.iter().all(|e| e.kind() == "summary"));
+        assert_eq!(out[0].event_id.len(), 32);
+        assert_ne!(out[0].event_id, out[1].event_id);
     }
 }

@@ -9,24 +9,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{BuildCtx, BuildError, Message, Report, StageError};
-use serde_json::Value;
+use edgeflow_events::Event;
 
+use super::options::SpoolTable;
 use super::select::{PublishMode, Selector};
 use super::spool::{Spool, SpoolOptions};
 
-/// Spool settings of a sink config.
-pub(crate) struct SpoolSettings<'a> {
-    pub dir: &'a Option<String>,
-    pub max_bytes: u64,
-    pub max_age_s: Option<f64>,
-    pub fsync_interval_ms: u64,
-}
-
 /// Open the spool at its configured or default place (`.edgeflow/spool/<pipeline>/<stage>`).
-pub(crate) fn open_spool(
-    s: SpoolSettings<'_>,
-    ctx: &BuildCtx,
-) -> Result<(Spool, PathBuf), BuildError> {
+pub(crate) fn open_spool(s: &SpoolTable, ctx: &BuildCtx) -> Result<(Spool, PathBuf), BuildError> {
     let dir = s.dir.clone().map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(".edgeflow/spool")
             .join(&*ctx.pipeline)
@@ -41,24 +31,48 @@ pub(crate) fn open_spool(
     })
     .map_err(|e| {
         BuildError::new(e.to_string())
-            .with_help("check `spool_dir`: it must be a writable directory")
+            .with_help("check `spool.dir`: it must be a writable directory")
     })?;
     Ok((spool, dir))
 }
 
-/// The running part of a spooled sink.
-pub(crate) struct Spooled {
+/// How a sink turns an event into its spool record, which its sender reads back.
+pub(crate) trait Encode: Send + 'static {
+    /// Append the record of `event` to `out`.
+    fn encode(&self, event: &Event, out: &mut Vec<u8>);
+    /// The destination template, for the stage's report (`topic`).
+    fn topic(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The record is the event's JSON.
+pub(crate) struct Json;
+
+impl Encode for Json {
+    fn encode(&self, event: &Event, out: &mut Vec<u8>) {
+        event.write_json(out);
+    }
+}
+
+/// A broker sink's spool: selection, spool, sender thread, and drain at the end.
+pub(crate) struct Spooled<E> {
     select: Selector,
     pub(crate) spool: Spool,
-    pub(crate) device: String,
+    device: String,
+    encoder: E,
+    /// The record being written, reused from event to event.
+    record: Vec<u8>,
     stop: Arc<AtomicBool>,
     sender: Option<JoinHandle<()>>,
     drain: Duration,
     name: &'static str,
 }
 
-impl Spooled {
-    /// Start `sender` (given the spool and the stop flag) on its own thread.
+impl<E: Encode> Spooled<E> {
+    /// Start `sender` (given the spool and the stop flag) on its own thread; events are
+    /// recorded with `encoder`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         name: &'static str,
         ctx: &BuildCtx,
@@ -66,8 +80,9 @@ impl Spooled {
         mode: PublishMode,
         summary_interval_s: f64,
         drain_timeout_s: f64,
+        encoder: E,
         sender: impl FnOnce(Spool, Arc<AtomicBool>) + Send + 'static,
-    ) -> Result<Spooled, BuildError> {
+    ) -> Result<Self, BuildError> {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
             let (spool, stop) = (spool.clone(), stop.clone());
@@ -85,6 +100,8 @@ impl Spooled {
             select: Selector::new(mode, summary_interval_s),
             spool,
             device: ctx.device_id.to_string(),
+            encoder,
+            record: Vec::with_capacity(512),
             stop,
             sender: Some(handle),
             drain: Duration::from_secs_f64(drain_timeout_s.max(0.0)),
@@ -92,46 +109,44 @@ impl Spooled {
         })
     }
 
-    /// Choose the events of `msg` and append each as `record(event)`.
-    pub(crate) fn consume(
-        &mut self,
-        msg: &Message,
-        record: impl Fn(&Value) -> Vec<u8>,
-    ) -> Result<(), StageError> {
-        let events = self.select.select(&self.device, msg);
-        self.append(events, &record)
+    /// The encoder, to change in place (a new topic template).
+    pub(crate) fn encoder_mut(&mut self) -> &mut E {
+        &mut self.encoder
     }
 
-    fn append(
-        &mut self,
-        events: Vec<Value>,
-        record: &impl Fn(&Value) -> Vec<u8>,
-    ) -> Result<(), StageError> {
-        for event in events {
-            // The spool is the promise: once appended, the event reaches the broker or is
-            // counted as dropped. A full disk is fatal: events could no longer be kept.
-            self.spool
-                .append(&record(&event))
-                .map_err(StageError::fatal)?;
+    /// Choose the events of `msg` and append each one's record.
+    pub(crate) fn consume(&mut self, msg: &Message) -> Result<(), StageError> {
+        let events = self.select.select(&self.device, msg);
+        self.append(events)
+    }
+
+    fn append(&mut self, events: Vec<Event>) -> Result<(), StageError> {
+        for event in &events {
+            self.record.clear();
+            self.encoder.encode(event, &mut self.record);
+            // The spool is the promise: once appended, the event reaches the destination or
+            // is counted as dropped. A full disk is fatal: events could no longer be kept.
+            self.spool.append(&self.record).map_err(StageError::fatal)?;
         }
         Ok(())
     }
 
     /// The spool's backlog and drops (and the topic of a broker sink), for the stage's state.
-    pub(crate) fn report(&self, report: &mut Report, topic: Option<&str>) {
+    pub(crate) fn report(&self, report: &mut Report) {
         report
             .set("sink", self.name)
             .set("spool_pending", self.spool.len() as u64)
             .set("spool_dropped", self.spool.dropped());
-        if let Some(t) = topic {
+        if let Some(t) = self.encoder.topic() {
             report.set("topic", t);
         }
     }
 
-    /// Last summaries, then wait up to the drain timeout for the broker, then stop the sender.
-    pub(crate) fn finish(&mut self, record: impl Fn(&Value) -> Vec<u8>) -> Result<(), StageError> {
+    /// Last summaries, then wait up to the drain timeout for the destination, then stop the
+    /// sender.
+    pub(crate) fn finish(&mut self) -> Result<(), StageError> {
         let last = self.select.flush();
-        self.append(last, &record)?;
+        self.append(last)?;
         let _ = self.spool.sync();
         let deadline = Instant::now() + self.drain;
         while !self.spool.is_empty() && Instant::now() < deadline {
@@ -142,7 +157,7 @@ impl Spooled {
             tracing::warn!(
                 sink = self.name,
                 pending = left,
-                "the destination did not take every event within `drain_timeout_s`; they stay in the spool for the next run"
+                "the destination did not take every event within `spool.drain_timeout_s`; they stay in the spool for the next run"
             );
         }
         if self.spool.dropped() > 0 {
@@ -156,7 +171,9 @@ impl Spooled {
         let _ = self.spool.sync();
         Ok(())
     }
+}
 
+impl<E> Spooled<E> {
     fn stop_sender(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.sender.take() {
@@ -165,7 +182,7 @@ impl Spooled {
     }
 }
 
-impl Drop for Spooled {
+impl<E> Drop for Spooled<E> {
     fn drop(&mut self) {
         self.stop_sender();
     }
@@ -203,23 +220,28 @@ pub(crate) fn reconfigure_topic(
 #[cfg(any(feature = "mqtt", feature = "kafka"))]
 /// A topic from its template: `{device_id}`, `{stream_id}`, `{kind}`.
 pub fn render(t: &str, device: &str, stream: &str, kind: &str) -> String {
-    t.replace("{device_id}", device)
-        .replace("{stream_id}", stream)
-        .replace("{kind}", kind)
+    let mut out = Vec::new();
+    render_into(&mut out, t, device, stream, kind);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Default `spool_max_bytes`: 256 MiB.
-pub(crate) fn default_max_bytes() -> u64 {
-    256 << 20
-}
-
-/// Default `fsync_interval_ms`.
-pub(crate) fn default_fsync_ms() -> u64 {
-    100
-}
-
-/// Default `drain_timeout_s`.
-#[cfg(any(feature = "mqtt", feature = "kafka", feature = "webhook"))]
-pub(crate) fn default_drain_s() -> f64 {
-    10.0
+#[cfg(any(feature = "mqtt", feature = "kafka"))]
+/// [`render`], appended to a record without a string of its own.
+pub(crate) fn render_into(out: &mut Vec<u8>, t: &str, device: &str, stream: &str, kind: &str) {
+    let mut rest = t;
+    while let Some(start) = rest.find('{') {
+        out.extend_from_slice(&rest.as_bytes()[..start]);
+        let tail = &rest[start..];
+        let (value, len) = [
+            ("{device_id}", device),
+            ("{stream_id}", stream),
+            ("{kind}", kind),
+        ]
+        .into_iter()
+        .find(|(ph, _)| tail.starts_with(ph))
+        .map_or(("{", 1), |(ph, v)| (v, ph.len()));
+        out.extend_from_slice(value.as_bytes());
+        rest = &tail[len..];
+    }
+    out.extend_from_slice(rest.as_bytes());
 }

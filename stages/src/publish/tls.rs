@@ -13,16 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
-/// The TLS fields of a sink config.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TlsFiles<'a> {
-    /// PEM file with the CA certificates to trust; `None`: the system's roots.
-    pub ca_file: Option<&'a str>,
-    /// PEM certificate chain this client presents (mutual TLS).
-    pub client_cert_file: Option<&'a str>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `client_cert_file`.
-    pub client_key_file: Option<&'a str>,
-}
+pub use super::options::TlsTable;
 
 fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     if !std::path::Path::new(path).is_file() {
@@ -40,14 +31,14 @@ fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// The CA certificates to trust: those in `ca_file`, or the system's roots. Problems go to
-/// `inv` on the `ca_file` field.
+/// `inv` on the `tls.ca_file` field.
 pub fn roots(ca_file: Option<&str>, inv: &mut Invalid) -> Vec<CertificateDer<'static>> {
     match ca_file {
         Some(path) => match read_certs(path) {
             Ok(certs) => certs,
             Err(msg) => {
                 inv.field(
-                    "ca_file",
+                    "tls.ca_file",
                     msg,
                     Some("a PEM file with the CA that signed the server's certificate".into()),
                 );
@@ -58,9 +49,9 @@ pub fn roots(ca_file: Option<&str>, inv: &mut Invalid) -> Vec<CertificateDer<'st
             let native = rustls_native_certs::load_native_certs();
             if native.certs.is_empty() {
                 inv.field(
-                    "ca_file",
+                    "tls.ca_file",
                     "no CA certificates found on this system",
-                    Some("install `ca-certificates` (or point SSL_CERT_FILE at a PEM bundle), or set `ca_file` to the CA that signed the server's certificate".into()),
+                    Some("install `ca-certificates` (or point SSL_CERT_FILE at a PEM bundle), or set `tls = { ca_file = \"...\" }` to the CA that signed the server's certificate".into()),
                 );
             }
             native.certs
@@ -69,55 +60,58 @@ pub fn roots(ca_file: Option<&str>, inv: &mut Invalid) -> Vec<CertificateDer<'st
 }
 
 /// A rustls client config from the named files, or the problems (each on its field) in `inv`.
-pub fn client_config(files: TlsFiles<'_>, inv: &mut Invalid) -> Option<Arc<ClientConfig>> {
+pub fn client_config(files: &TlsTable, inv: &mut Invalid) -> Option<Arc<ClientConfig>> {
     let before = inv.problems.len();
     let mut roots_store = RootCertStore::empty();
     let explicit = files.ca_file.is_some();
-    for c in roots(files.ca_file, inv) {
+    for c in roots(files.ca_file.as_deref(), inv) {
         if let Err(e) = roots_store.add(c)
             && explicit
         {
             inv.field(
-                "ca_file",
+                "tls.ca_file",
                 format!("a certificate rustls cannot use as a root: {e}"),
                 None,
             );
         }
     }
-    let client = match (files.client_cert_file, files.client_key_file) {
+    let client = match (
+        files.client_cert_file.as_deref(),
+        files.client_key_file.as_deref(),
+    ) {
         (None, None) => None,
         (Some(_), None) => {
             inv.field(
-                "client_cert_file",
+                "tls.client_cert_file",
                 "a client certificate without its key",
-                Some("set `client_key_file` too".into()),
+                Some("set `client_key_file` in `tls` too".into()),
             );
             None
         }
         (None, Some(_)) => {
             inv.field(
-                "client_key_file",
+                "tls.client_key_file",
                 "a client key without its certificate",
-                Some("set `client_cert_file` too".into()),
+                Some("set `client_cert_file` in `tls` too".into()),
             );
             None
         }
         (Some(cert), Some(key)) => {
             let certs = read_certs(cert)
-                .map_err(|m| inv.field("client_cert_file", m, None))
+                .map_err(|m| inv.field("tls.client_cert_file", m, None))
                 .ok();
             let key = if std::path::Path::new(key).is_file() {
                 PrivateKeyDer::from_pem_file(key)
                     .map_err(|e| {
                         inv.field(
-                            "client_key_file",
+                            "tls.client_key_file",
                             format!("{key} holds no PEM private key: {e}"),
                             Some("PKCS#8 (`BEGIN PRIVATE KEY`), PKCS#1 (`BEGIN RSA PRIVATE KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`)".into()),
                         )
                     })
                     .ok()
             } else {
-                inv.field("client_key_file", format!("no such file: {key}"), None);
+                inv.field("tls.client_key_file", format!("no such file: {key}"), None);
                 None
             };
             certs.zip(key)
@@ -154,18 +148,18 @@ fn client_cert_problem(e: &rustls::Error) -> (&'static str, String, &'static str
             if format!("{inner:?}").contains("UnsupportedCertVersion") =>
         {
             (
-                "client_cert_file",
+                "tls.client_cert_file",
                 "is an X.509 v1 certificate; TLS clients here need v3".into(),
                 "sign it again with an extension file, e.g. `openssl x509 -req ... -extfile <(echo extendedKeyUsage=clientAuth)`",
             )
         }
         Error::InconsistentKeys(_) => (
-            "client_key_file",
+            "tls.client_key_file",
             format!("does not match the public key in `client_cert_file` ({text})"),
             "`client_key_file` must be the private key of `client_cert_file`",
         ),
         _ => (
-            "client_cert_file",
+            "tls.client_cert_file",
             format!("cannot be used with its key: {text}"),
             "`client_cert_file` must be a PEM X.509 v3 certificate and `client_key_file` its private key",
         ),
@@ -176,9 +170,9 @@ fn client_cert_problem(e: &rustls::Error) -> (&'static str, String, &'static str
 mod tests {
     use super::*;
 
-    fn problems(files: TlsFiles<'_>) -> Vec<(String, String)> {
+    fn problems(files: TlsTable) -> Vec<(String, String)> {
         let mut inv = Invalid::new();
-        let cfg = client_config(files, &mut inv);
+        let cfg = client_config(&files, &mut inv);
         assert_eq!(cfg.is_none(), !inv.problems.is_empty());
         inv.problems
             .into_iter()
@@ -192,47 +186,47 @@ mod tests {
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate\n").unwrap();
         let junk = junk.to_str().unwrap();
-        let p = problems(TlsFiles {
-            ca_file: Some("/nonexistent/ca.pem"),
+        let p = problems(TlsTable {
+            ca_file: Some("/nonexistent/ca.pem".into()),
             ..Default::default()
         });
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].0, "ca_file");
+        assert_eq!(p[0].0, "tls.ca_file");
         assert!(
             p[0].1.contains("no such file: /nonexistent/ca.pem"),
             "{p:?}"
         );
 
-        let p = problems(TlsFiles {
-            ca_file: Some(junk),
-            client_cert_file: Some(junk),
-            client_key_file: Some(junk),
+        let p = problems(TlsTable {
+            ca_file: Some(junk.into()),
+            client_cert_file: Some(junk.into()),
+            client_key_file: Some(junk.into()),
         });
         let fields: Vec<&str> = p.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
-            ["ca_file", "client_cert_file", "client_key_file"],
+            ["tls.ca_file", "tls.client_cert_file", "tls.client_key_file"],
             "{p:?}"
         );
         assert!(p[0].1.contains("holds no PEM certificate"), "{p:?}");
         assert!(p[2].1.contains("holds no PEM private key"), "{p:?}");
 
-        let p = problems(TlsFiles {
-            client_cert_file: Some(junk),
+        let p = problems(TlsTable {
+            client_cert_file: Some(junk.into()),
             ..Default::default()
         });
         assert!(
             p.iter()
-                .any(|(f, m)| f == "client_cert_file" && m.contains("without its key")),
+                .any(|(f, m)| f == "tls.client_cert_file" && m.contains("without its key")),
             "{p:?}"
         );
-        let p = problems(TlsFiles {
-            client_key_file: Some(junk),
+        let p = problems(TlsTable {
+            client_key_file: Some(junk.into()),
             ..Default::default()
         });
         assert!(
             p.iter()
-                .any(|(f, m)| f == "client_key_file" && m.contains("without its certificate")),
+                .any(|(f, m)| f == "tls.client_key_file" && m.contains("without its certificate")),
             "{p:?}"
         );
     }

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use edgeflow_core::{
-    BuildCtx, BuildError, Invalid, Message, Report, Sink, StageError, StageInfo, Variant,
+    BuildCtx, BuildError, Invalid, Message, Moved, Report, Sink, StageError, StageInfo, Variant,
 };
 use serde::Deserialize;
 
+use super::options::{SPOOL_MOVED, SpoolTable, TLS_MOVED, TlsTable, joined};
 use super::spool::Spool;
-use super::spooled::{SpoolSettings, Spooled, open_spool};
+use super::spooled::{Json, Spooled, open_spool};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -64,10 +65,10 @@ pub struct WebhookConfig {
     /// Extra headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// With an `https://` URL: PEM file of the CA certificates to trust (default: the
-    /// system's roots).
+    /// With an `https://` URL: `tls = { ca_file = "ca.pem" }`, the CA certificates to trust
+    /// (default: the system's roots).
     #[serde(default)]
-    pub ca_file: Option<String>,
+    pub tls: Option<TlsTable>,
     /// Per request.
     #[serde(default = "d_timeout")]
     pub timeout_ms: u64,
@@ -83,26 +84,21 @@ pub struct WebhookConfig {
     /// With `mode = "summary"`: one summary per stream this often.
     #[serde(default = "super::select::default_interval")]
     pub summary_interval_s: f64,
-    /// Spool directory (default `.edgeflow/spool/<pipeline>/<stage>`).
+    /// The durable spool: `spool = { dir, max_bytes, max_age_s, fsync_interval_ms,
+    /// drain_timeout_s }`.
     #[serde(default)]
-    pub spool_dir: Option<String>,
-    /// Spool bound in bytes (oldest unsent events dropped and counted beyond).
-    #[serde(default = "super::spooled::default_max_bytes")]
-    pub spool_max_bytes: u64,
-    /// Drop unsent events older than this.
-    #[serde(default)]
-    pub spool_max_age_s: Option<f64>,
-    /// `fsync` the spool at most this often (0: every event).
-    #[serde(default = "super::spooled::default_fsync_ms")]
-    pub fsync_interval_ms: u64,
-    /// At the end of a run, wait this long for the endpoint.
-    #[serde(default = "super::spooled::default_drain_s")]
-    pub drain_timeout_s: f64,
+    pub spool: SpoolTable,
+}
+
+impl WebhookConfig {
+    fn ca_file(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|t| t.ca_file.as_deref())
+    }
 }
 
 /// The webhook sink.
 pub struct Webhook {
-    inner: Spooled,
+    inner: Spooled<Json>,
     /// Events the endpoint refused for good (4xx).
     pub rejected: Arc<AtomicU64>,
 }
@@ -110,6 +106,8 @@ pub struct Webhook {
 impl Sink for Webhook {
     type Config = WebhookConfig;
     type In = Message;
+
+    const MOVED: &'static [Moved] = &joined::<8>(&[&SPOOL_MOVED, &TLS_MOVED]);
 
     fn validate(cfg: &WebhookConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
@@ -125,13 +123,34 @@ impl Sink for Webhook {
             );
         }
         if cfg.url.starts_with("https://") {
-            super::tls::roots(cfg.ca_file.as_deref(), &mut inv);
-        } else if cfg.ca_file.is_some() {
+            super::tls::roots(cfg.ca_file(), &mut inv);
+        } else if cfg.tls.is_some() {
             inv.field(
-                "ca_file",
-                "a CA file for a plain `http://` URL",
-                Some("use an `https://` URL, or leave `ca_file` out".into()),
+                "tls",
+                "TLS settings for a plain `http://` URL",
+                Some("use an `https://` URL, or leave `tls` out".into()),
             );
+        }
+        for (key, set) in [
+            (
+                "client_cert_file",
+                cfg.tls.as_ref().and_then(|t| t.client_cert_file.as_ref()),
+            ),
+            (
+                "client_key_file",
+                cfg.tls.as_ref().and_then(|t| t.client_key_file.as_ref()),
+            ),
+        ] {
+            if set.is_some() {
+                inv.field(
+                    &format!("tls.{key}"),
+                    "the webhook sink presents no client certificate",
+                    Some(
+                        "terminate mutual TLS in a proxy in front of the endpoint, or remove it"
+                            .into(),
+                    ),
+                );
+            }
         }
         if cfg.timeout_ms == 0 {
             inv.field(
@@ -161,15 +180,7 @@ impl Sink for Webhook {
     }
 
     fn build(cfg: WebhookConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
-        let (spool, _) = open_spool(
-            SpoolSettings {
-                dir: &cfg.spool_dir,
-                max_bytes: cfg.spool_max_bytes,
-                max_age_s: cfg.spool_max_age_s,
-                fsync_interval_ms: cfg.fsync_interval_ms,
-            },
-            ctx,
-        )?;
+        let (spool, _) = open_spool(&cfg.spool, ctx)?;
         let tls = tls_config(&cfg)?;
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
             check_endpoint(&cfg)?;
@@ -185,22 +196,23 @@ impl Sink for Webhook {
             spool,
             cfg.mode,
             cfg.summary_interval_s,
-            cfg.drain_timeout_s,
+            cfg.spool.drain_timeout_s,
+            Json,
             move |spool, stop| send_loop(&cfg2, tls, spool, stop, &r, &stage),
         )?;
         Ok(Webhook { inner, rejected })
     }
 
     fn report(&self, report: &mut Report) {
-        self.inner.report(report, None);
+        self.inner.report(report);
     }
 
     fn consume(&mut self, msg: Message) -> Result<(), StageError> {
-        self.inner.consume(&msg, |e| e.to_string().into_bytes())
+        self.inner.consume(&msg)
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
-        self.inner.finish(|e| e.to_string().into_bytes())
+        self.inner.finish()
     }
 }
 
@@ -236,7 +248,7 @@ fn post(agent: &ureq::Agent, cfg: &WebhookConfig, body: &[u8]) -> Outcome {
 fn tls_config(cfg: &WebhookConfig) -> Result<ureq::tls::TlsConfig, BuildError> {
     let mut inv = Invalid::new();
     let roots = if cfg.url.starts_with("https://") {
-        super::tls::roots(cfg.ca_file.as_deref(), &mut inv)
+        super::tls::roots(cfg.ca_file(), &mut inv)
     } else {
         Vec::new()
     };
@@ -295,8 +307,8 @@ fn check_endpoint(cfg: &WebhookConfig) -> Result<(), BuildError> {
     }
     let mut inv = Invalid::new();
     let config = super::tls::client_config(
-        super::tls::TlsFiles {
-            ca_file: cfg.ca_file.as_deref(),
+        &TlsTable {
+            ca_file: cfg.ca_file().map(String::from),
             ..Default::default()
         },
         &mut inv,
@@ -311,7 +323,7 @@ fn check_endpoint(cfg: &WebhookConfig) -> Result<(), BuildError> {
     while conn.is_handshaking() {
         let io = conn.complete_io(&mut tcp).map_err(|e| {
             BuildError::new(format!("TLS with {host}:{port} failed: {e}")).with_help(
-                "check `ca_file` (the CA that signed the endpoint's certificate) and that the certificate names the URL's host",
+                "check `tls.ca_file` (the CA that signed the endpoint's certificate) and that the certificate names the URL's host",
             )
         })?;
         if io == (0, 0) {
@@ -368,7 +380,7 @@ fn send_loop(
                             stage,
                             url = cfg.url,
                             pending = spool.len(),
-                            "webhook failed ({why}); events wait in the spool: check `ca_file` (the CA that signed the endpoint's certificate) and that the certificate names the URL's host"
+                            "webhook failed ({why}); events wait in the spool: check `tls.ca_file` (the CA that signed the endpoint's certificate) and that the certificate names the URL's host"
                         );
                     } else {
                         tracing::warn!(

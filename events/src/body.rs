@@ -1,0 +1,224 @@
+//! The fields of each event kind.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `kind` and its fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    /// A raw frame (a publish stage fed frames): its geometry, not its pixels.
+    Frame(FrameInfo),
+    /// An encoded packet: its caps and size.
+    Packet(PacketInfo),
+    /// One analysed (or skipped) frame's detections.
+    Detections(FrameSummary),
+    /// One frame's tracks: detections with `track_id`.
+    Tracks(FrameSummary),
+    /// A window of frames (`mode = "summary"`).
+    Summary(Summary),
+    /// A track entered, left, dwelt in a zone, or crossed a line.
+    ZoneEvent(ZoneEvent),
+    /// Tracks inside each zone after a frame.
+    Occupancy(Occupancy),
+    /// A live source connected, stalled, reconnects or ended.
+    StreamStatus(StreamStatus),
+    /// A kind newer than this reader; its fields are not read.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unknown,
+}
+
+impl Body {
+    /// The value of `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Frame(_) => "frame",
+            Body::Packet(_) => "packet",
+            Body::Detections(_) => "detections",
+            Body::Tracks(_) => "tracks",
+            Body::Summary(_) => "summary",
+            Body::ZoneEvent(_) => "zone_event",
+            Body::Occupancy(_) => "occupancy",
+            Body::StreamStatus(_) => "stream_status",
+            Body::Unknown => "unknown",
+        }
+    }
+
+    /// The frame summary of `detections` and `tracks` events.
+    pub fn frame_summary(&self) -> Option<&FrameSummary> {
+        match self {
+            Body::Detections(s) | Body::Tracks(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// `kind = "frame"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FrameInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Pixel format (`rgb`, `bgr`, `gray`, `nv12`, `i420`).
+    pub format: String,
+    /// Bytes per row of each plane.
+    pub strides: Vec<usize>,
+}
+
+/// `kind = "packet"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PacketInfo {
+    /// GStreamer caps of the stream (`video/x-h264, ...`).
+    pub caps: String,
+    /// Size in bytes.
+    pub bytes: usize,
+    /// Whether it starts a group of pictures.
+    pub key_frame: bool,
+}
+
+/// `kind = "detections"` and `kind = "tracks"`: what one frame shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FrameSummary {
+    /// Boxes labelled `person`.
+    pub persons_detected: usize,
+    /// Width of the analysed frame in pixels.
+    pub frame_width: u32,
+    /// Height of the analysed frame in pixels.
+    pub frame_height: u32,
+    /// Every box that is not a face.
+    pub detections: Vec<BoxItem>,
+    /// Boxes of face models (`face`), with keypoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faces: Vec<BoxItem>,
+    /// The frame was not analysed (`every_nth_frame`): no boxes, not "nothing there".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skipped: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One box, in coordinates normalised to the frame (0..1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BoxItem {
+    /// Class label.
+    pub class: String,
+    /// Confidence 0..1.
+    pub conf: f32,
+    /// Left edge.
+    pub xmin: f32,
+    /// Top edge.
+    pub ymin: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+    /// The track (`tracks` events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    /// Keypoints `[x, y]` (faces: eyes, nose, mouth, ears).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keypoints: Vec<[f32; 2]>,
+}
+
+/// `kind = "summary"`: one window of frames of a stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Length of the window in seconds (stream time).
+    pub window_s: f64,
+    /// Frames in the window.
+    pub frames: u64,
+    /// Most persons in one frame.
+    pub persons_max: u64,
+    /// Mean persons per frame.
+    pub persons_mean: f64,
+    /// Per class, the most boxes in one frame.
+    pub classes_max: BTreeMap<String, u64>,
+    /// Distinct tracks seen.
+    pub tracks_seen: usize,
+}
+
+/// What happened in a zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneEventType {
+    /// The track entered the zone.
+    Enter,
+    /// The track left the zone.
+    Exit,
+    /// The track has been inside for the zone's dwell time.
+    Dwell,
+    /// The track crossed the line (see `direction`).
+    LineCross,
+}
+
+impl ZoneEventType {
+    /// The name in events (`enter`, `line_cross`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ZoneEventType::Enter => "enter",
+            ZoneEventType::Exit => "exit",
+            ZoneEventType::Dwell => "dwell",
+            ZoneEventType::LineCross => "line_cross",
+        }
+    }
+}
+
+/// `kind = "zone_event"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZoneEvent {
+    /// The zone or line.
+    pub zone_id: String,
+    /// What happened.
+    pub event_type: ZoneEventType,
+    /// The track.
+    pub track_id: u64,
+    /// The track's class label.
+    pub class: String,
+    /// For lines: the side crossed to (`in` / `out`, or the line's own names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// For exits and dwells: seconds inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dwell_s: Option<f64>,
+}
+
+/// `kind = "occupancy"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Occupancy {
+    /// Tracks inside, per zone.
+    pub occupancy: BTreeMap<String, u64>,
+}
+
+/// The state of a live stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// Opening the connection.
+    Connecting,
+    /// Frames are arriving.
+    Live,
+    /// No frame arrived within the stall timeout.
+    Stalled,
+    /// Waiting before the next connection attempt.
+    Reconnecting,
+    /// The source has stopped for good.
+    Ended,
+}
+
+/// `kind = "stream_status"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StreamStatus {
+    /// The new state.
+    pub state: StreamState,
+    /// Connection attempt (0 for the first).
+    pub attempt: u32,
+    /// Why, when the source says (the error of a failed attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
