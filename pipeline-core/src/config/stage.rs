@@ -528,43 +528,38 @@ pub(crate) fn check_config(
             Ok(configured) => configured,
         };
     let before = diags.error_count();
-    if let Err(invalid) = configured.validate() {
-        for p in invalid.problems {
-            let span = p
-                .field
-                .as_ref()
-                .and_then(|f| {
-                    span_of_path(&span_tree, f).or_else(|| spans.get(f).map(|(_, v)| v.clone()))
-                })
-                .unwrap_or_else(|| id_span.clone());
-            let message = match &p.field {
-                Some(f) => format!("invalid `{f}` in {place}: {}", p.message),
-                None => format!("{place}: {}", p.message),
-            };
-            diags.push(
-                Diagnostic::error(message, Some(span))
-                    .label(p.message.clone())
-                    .maybe_help(p.help),
-            );
-        }
-    }
-    for p in configured.notes() {
-        let span = p
-            .field
+    // A problem's span: its (nested) field's value, else the stage id.
+    let span_of = |p: &crate::stage::Problem| {
+        p.field
             .as_ref()
             .and_then(|f| {
-                span_of_path(&span_tree, f).or_else(|| spans.get(f).map(|(k, _)| k.clone()))
+                span_of_path(&span_tree, f).or_else(|| spans.get(f).map(|(_, v)| v.clone()))
             })
-            .unwrap_or_else(|| id_span.clone());
+            .unwrap_or_else(|| id_span.clone())
+    };
+    let problems = configured
+        .validate()
+        .err()
+        .map(|i| i.problems)
+        .unwrap_or_default();
+    let notes = configured.notes();
+    for (p, error) in problems
+        .into_iter()
+        .map(|p| (p, true))
+        .chain(notes.into_iter().map(|p| (p, false)))
+    {
+        let span = Some(span_of(&p));
         let message = match &p.field {
+            Some(f) if error => format!("invalid `{f}` in {place}: {}", p.message),
             Some(f) => format!("`{f}` in {place}: {}", p.message),
             None => format!("{place}: {}", p.message),
         };
-        diags.push(
-            Diagnostic::warning(message, Some(span))
-                .label(p.message.clone())
-                .maybe_help(p.help),
-        );
+        let d = if error {
+            Diagnostic::error(message, span)
+        } else {
+            Diagnostic::warning(message, span)
+        };
+        diags.push(d.label(p.message.clone()).maybe_help(p.help));
     }
     // The typed config read it, so the plain table reads too.
     let valid = diags.error_count() == before && unknown.is_empty();

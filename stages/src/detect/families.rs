@@ -6,6 +6,15 @@ use serde::Deserialize;
 
 use super::preprocess::{InputFormat, Normalize};
 
+/// 0..1 values, letterboxed centred with 0.5 grey (Darknet's convention, and the default for
+/// a model without a family).
+const DARKNET: Normalize = Normalize {
+    scale: 1.0 / 255.0,
+    offset: 0.0,
+    pad: 128,
+    centred: true,
+};
+
 /// A model family.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -125,12 +134,7 @@ impl Family {
                     layout,
                     dtype: input.dtype,
                     quantization: input.quantization,
-                    norm: Normalize {
-                        scale: 1.0 / 255.0,
-                        offset: 0.0,
-                        pad: 128,
-                        centred: true,
-                    },
+                    norm: DARKNET,
                 };
                 if let Some(decoder) = decoded(outputs) {
                     return decoder
@@ -256,12 +260,7 @@ pub fn decoding_backend(
             layout,
             dtype: input.dtype,
             quantization: input.quantization,
-            norm: Normalize {
-                scale: 1.0 / 255.0,
-                offset: 0.0,
-                pad: 128,
-                centred: true,
-            },
+            norm: DARKNET,
         },
         decoder,
     })
