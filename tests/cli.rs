@@ -359,6 +359,54 @@ fn interrupt_stops_drains_and_flushes(signal: &str) {
     );
 }
 
+/// A second signal while the sinks drain quits at once, with the shell's code for it.
+#[cfg(feature = "mqtt")]
+#[test]
+fn a_second_signal_quits_with_its_own_exit_code() {
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        // The broker never answers, so the drain waits its full 30 s unless interrupted.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let p = write_pipeline(
+            dir.path(),
+            &format!(
+                "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\nfps = 50.0\nrealtime = true\n\
+                 [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
+                 spool = {{ dir = {:?}, drain_timeout_s = 30.0 }}\n",
+                dir.path().join("spool").display().to_string()
+            ),
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["run", p.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let kill = |s: &str| {
+            Command::new("kill")
+                .args([s, &child.id().to_string()])
+                .status()
+                .unwrap()
+        };
+        assert!(kill(signal).success());
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(kill(signal).success());
+        let start = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(10), "it quit at once");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{signal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[cfg(feature = "ort")]
 #[test]
 fn list_backends_says_where_onnx_runtime_loads_from() {

@@ -80,8 +80,14 @@ fn consume_with(
     let mut seqs = Vec::new();
     let mut keys = BTreeSet::new();
     let end = Instant::now() + Duration::from_secs(30);
-    while seqs.len() < want && Instant::now() < end {
+    // Once events flow, 3 s without one means the topic has no more.
+    let mut last = None::<Instant>;
+    while seqs.len() < want
+        && Instant::now() < end
+        && last.is_none_or(|t| t.elapsed() < Duration::from_secs(3))
+    {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            last = Some(Instant::now());
             let v: serde_json::Value =
                 serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
             if ids.insert(v["event_id"].as_str().unwrap().to_string()) {
@@ -509,6 +515,54 @@ fn the_broker_connection_killed_mid_run_and_back() {
     assert!(
         stderr.contains("events wait in the spool"),
         "the outage is logged: {stderr}"
+    );
+}
+
+#[test]
+fn a_broker_restarted_without_its_data_gets_every_later_event() {
+    // tansu SIGKILLed mid-run and started again empty (its store is memory): it answers the
+    // producer's requests with UNKNOWN_PRODUCER_ID. edgeflow sees the stall, makes a new
+    // producer and sends again from the spool, so everything not yet acknowledged arrives
+    // within the run. (What the old broker had acknowledged died with it, as a real Kafka's
+    // would with its disk.)
+    let port = free_port();
+    let tansu = Tansu::start(port);
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &tansu.brokers, 120);
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(
+            "count = 120\n",
+            "count = 120\nfps = 20.0\nrealtime = true\n",
+        )
+        .replace("drain_timeout_s = 30.0", "drain_timeout_s = 45.0");
+    std::fs::write(&p, text).unwrap();
+    let started = Instant::now();
+    let child = std::thread::spawn(move || run(&p));
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(tansu); // SIGKILL: its records and producer ids are gone
+    std::thread::sleep(Duration::from_millis(500));
+    let tansu = Tansu::start(port);
+    let (ok, stderr) = child.join().unwrap();
+    assert!(ok, "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "delivery resumed within the run instead of waiting out the drain"
+    );
+    assert!(
+        stderr.contains("made a new producer, sending again from the spool"),
+        "the stall is logged with what was done: {stderr}"
+    );
+    let (seqs, _) = consume(&tansu.brokers, "g-restarted", usize::MAX);
+    let first = seqs.first().copied().unwrap_or(u64::MAX);
+    assert!(
+        first <= 40,
+        "events from around the restart on arrive: {seqs:?}"
+    );
+    assert_eq!(
+        seqs,
+        (first..120).collect::<Vec<_>>(),
+        "every event after the first one the new broker got"
     );
 }
 

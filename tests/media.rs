@@ -528,6 +528,32 @@ fn rtsp_stalled_server_triggers_the_stall_timeout() {
     );
 }
 
+#[test]
+fn max_reconnects_gives_up_after_exactly_that_many_attempts() {
+    let port = free_port(); // nothing listens: every attempt fails at once
+    let toml = rtsp_pipeline(
+        port,
+        "max_reconnects = 3\nbackoff_initial_ms = 1\nbackoff_max_ms = 2",
+    );
+    let (seen, report) = run(&toml, "cam").unwrap();
+    assert!(
+        report.failure.is_none(),
+        "giving up ends the stream, not the run"
+    );
+    let st = states(&seen);
+    let attempts = st.iter().filter(|s| **s == StreamState::Connecting).count();
+    assert_eq!(attempts, 3, "{st:?}");
+    let last = seen.iter().rev().find_map(|m| match m {
+        Message::Status(s) => Some(s),
+        _ => None,
+    });
+    let detail = last.and_then(|s| s.detail.clone()).unwrap_or_default();
+    assert!(
+        detail.contains("gave up after 3 failed attempts"),
+        "{detail}"
+    );
+}
+
 fn fds_and_threads() -> (usize, usize) {
     let count = |d: &str| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
     (count("/proc/self/fd"), count("/proc/self/task"))

@@ -389,6 +389,15 @@ fn validate_catches_bad_options_and_an_unreachable_broker() {
             "events wait in the spool",
         ],
     );
+    // `.invalid` never resolves (RFC 6761): the message says so, not just "cannot reach".
+    check(
+        "broker = \"broker.edgeflow.invalid:1883\"",
+        true,
+        &[
+            "the MQTT broker's name `broker.edgeflow.invalid` does not resolve",
+            "check the host in `broker`",
+        ],
+    );
 }
 
 /// A broker with a second listener: TLS that requires a client certificate, and a password.

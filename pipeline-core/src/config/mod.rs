@@ -187,15 +187,39 @@ pub enum LoadError {
 
 /// Load and check a pipeline file.
 pub fn load_file(registry: &Registry, path: &Path) -> Result<Loaded, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let source = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return Err(LoadError::Invalid(not_utf8(path, e))),
+    };
     let base_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     load_str(registry, &path.display().to_string(), &source, &base_dir).map_err(LoadError::Invalid)
+}
+
+/// A file that is not UTF-8: where the first bad byte is, shown in the text read so far.
+fn not_utf8(path: &Path, e: std::string::FromUtf8Error) -> Diagnostics {
+    let at = e.utf8_error().valid_up_to();
+    let bytes = e.into_bytes();
+    let byte = bytes.get(at).copied().unwrap_or(0);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // The lossy text has one U+FFFD (3 bytes) where the bad sequence was: same prefix.
+    let mut diags = Diagnostics::new(path.display().to_string(), &text);
+    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    diags.push(
+        Diagnostic::error(
+            format!("{} is not UTF-8 text", path.display()),
+            Some(at..end),
+        )
+        .label(format!("byte 0x{byte:02x} does not start a UTF-8 character"))
+        .help("save the file as UTF-8 (editors: \"encoding\"; `iconv -f latin1 -t utf-8` converts Latin-1)"),
+    );
+    diags
 }
 
 /// Load and check a pipeline from text; `file_name` is used in diagnostics and as the default

@@ -227,7 +227,7 @@ impl RtspSource {
         self.running = None; // stops the pipeline, frees its threads and sockets
         self.live = false;
         self.failures += 1;
-        if self.cfg.max_reconnects.is_some_and(|m| self.failures > m) {
+        if self.cfg.max_reconnects.is_some_and(|m| self.failures >= m) {
             self.status(
                 StreamState::Ended,
                 Some(format!(

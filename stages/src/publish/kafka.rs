@@ -98,9 +98,34 @@ pub struct KafkaConfig {
     pub spool: SpoolTable,
 }
 
+/// Makes producers: the first at build, a fresh one when the old one is stuck.
+struct Maker {
+    client: ClientConfig,
+    spool: Spool,
+    stage: String,
+    quiet: bool,
+}
+
+impl Maker {
+    fn producer(&self) -> rdkafka::error::KafkaResult<BaseProducer<Reports>> {
+        self.client.create_with_context(Reports {
+            spool: self.spool.clone(),
+            in_flight: AtomicUsize::new(0),
+            failed: Mutex::new(Vec::new()),
+            stage: self.stage.clone(),
+            quiet: self.quiet,
+            last_error: Mutex::new(None),
+            logged: Mutex::new(Default::default()),
+            last_report: Mutex::new(Instant::now()),
+        })
+    }
+}
+
 struct Reports {
     spool: Spool,
     in_flight: AtomicUsize,
+    /// When the last delivery report came (or the producer was made).
+    last_report: Mutex<Instant>,
     failed: Mutex<Vec<u64>>,
     stage: String,
     /// `validate --deep`: keep librdkafka's errors for the report, do not log them.
@@ -396,6 +421,10 @@ impl ProducerContext for Reports {
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: Box<u64>) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        *self
+            .last_report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         match result {
             Ok(_) => {
                 if let Err(e) = self.spool.ack(*seq) {
@@ -403,9 +432,14 @@ impl ProducerContext for Reports {
                 }
             }
             Err((e, _)) => {
-                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PurgeQueue) {
-                    // Purged at the end of a run (drain timeout): it stays in the spool.
-                    tracing::debug!(stage = self.stage, "Kafka delivery purged at shutdown");
+                use rdkafka::types::RDKafkaErrorCode as Code;
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(Code::PurgeQueue | Code::PurgeInflight)
+                ) {
+                    // Purged at the end of a run (drain timeout) or with a stuck producer: it
+                    // stays in the spool.
+                    tracing::debug!(stage = self.stage, "Kafka delivery purged");
                 } else if !self.quiet {
                     tracing::warn!(
                         stage = self.stage,
@@ -528,16 +562,13 @@ impl Sink for KafkaSink {
         {
             client.set(k, v);
         }
-        let reports = Reports {
+        let make = Maker {
+            client,
             spool: spool.clone(),
-            in_flight: AtomicUsize::new(0),
-            failed: Mutex::new(Vec::new()),
             stage: ctx.stage_id.to_string(),
             quiet: ctx.purpose == edgeflow_core::BuildPurpose::Check,
-            last_error: Mutex::new(None),
-            logged: Mutex::new(Default::default()),
         };
-        let producer: BaseProducer<Reports> = client.create_with_context(reports).map_err(|e| {
+        let producer = make.producer().map_err(|e| {
             BuildError::new(format!("cannot create the Kafka producer: {e}"))
                 .with_help("check the files in `tls` and the `options`")
         })?;
@@ -567,7 +598,7 @@ impl Sink for KafkaSink {
             KafkaRecord {
                 template: cfg.topic,
             },
-            move |spool, stop| send_loop(producer, spool, stop, window),
+            move |spool, stop| send_loop(&make, producer, spool, stop, window),
         )?;
         Ok(KafkaSink { inner })
     }
@@ -594,8 +625,51 @@ impl Sink for KafkaSink {
     }
 }
 
-fn send_loop(producer: BaseProducer<Reports>, spool: Spool, stop: Arc<AtomicBool>, window: usize) {
+/// No delivery report for this long with events in flight, while the brokers answer: the
+/// producer is stuck (a broker restarted without its data refuses the idempotent producer's
+/// id with UNKNOWN_PRODUCER_ID, and librdkafka retries for ever).
+const STUCK_AFTER: Duration = Duration::from_secs(8);
+
+/// Why `producer` will deliver nothing more, if it will not: a fatal error of the idempotent
+/// producer, or events in flight with no report for [`STUCK_AFTER`] while the cluster answers.
+fn stuck(producer: &BaseProducer<Reports>) -> Option<String> {
+    if let Some((code, reason)) = producer.client().fatal_error() {
+        return Some(format!(
+            "the idempotent Kafka producer hit a fatal error ({code:?}: {reason})"
+        ));
+    }
+    let ctx = producer.context();
+    let in_flight = ctx.in_flight.load(Ordering::SeqCst);
+    let quiet_for = ctx
+        .last_report
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .elapsed();
+    if in_flight == 0 || quiet_for < STUCK_AFTER {
+        return None;
+    }
+    // Down brokers are an outage the producer rides out by itself; answering ones that take
+    // nothing are not.
+    producer
+        .client()
+        .fetch_metadata(None, Duration::from_secs(1))
+        .ok()?;
+    Some(format!(
+        "Kafka answers but took none of {in_flight} events in {} s (a broker that restarted without its data refuses this producer's id: UNKNOWN_PRODUCER_ID)",
+        quiet_for.as_secs()
+    ))
+}
+
+fn send_loop(
+    make: &Maker,
+    producer: BaseProducer<Reports>,
+    spool: Spool,
+    stop: Arc<AtomicBool>,
+    window: usize,
+) {
+    let mut producer = producer;
     let mut next_from = 0u64;
+    let mut checked = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         {
             let mut failed = producer
@@ -628,6 +702,30 @@ fn send_loop(producer: BaseProducer<Reports>, spool: Spool, stop: Arc<AtomicBool
             }
         }
         producer.poll(Duration::from_millis(20));
+        if checked.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        checked = Instant::now();
+        let Some(why) = stuck(&producer) else {
+            continue;
+        };
+        match make.producer() {
+            Ok(fresh) => {
+                tracing::error!(
+                    stage = make.stage,
+                    pending = spool.len(),
+                    "{why}: made a new producer, sending again from the spool (a consumer may see some events twice: drop repeats by `event_id`)"
+                );
+                // The old producer's unacknowledged events stay in the spool; dropping it
+                // purges them (their reports go to its own context).
+                producer = fresh;
+                next_from = 0;
+            }
+            Err(e) => tracing::error!(
+                stage = make.stage,
+                "{why}, and a new producer cannot be made: {e}; events wait in the spool"
+            ),
+        }
     }
     let _ = producer.flush(Duration::from_secs(2));
 }

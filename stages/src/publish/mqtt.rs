@@ -243,19 +243,23 @@ impl Sink for MqttSink {
             );
         }
         if ctx.purpose == edgeflow_core::BuildPurpose::Check {
-            let reachable = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                .ok()
-                .and_then(|mut a| a.next())
-                .and_then(|a| {
-                    std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).ok()
-                });
-            if reachable.is_none() {
+            let later = "at run time events wait in the spool until the broker is back";
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .map_err(|e| e.to_string())
+                .and_then(|mut a| a.next().ok_or_else(|| "no address".to_string()))
+                .map_err(|e| {
+                    BuildError::new(format!(
+                        "the MQTT broker's name `{host}` does not resolve: {e}"
+                    ))
+                    .with_help(format!(
+                        "check the host in `broker` (DNS, /etc/hosts); {later}"
+                    ))
+                })?;
+            if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
                 return Err(BuildError::new(format!(
-                    "cannot reach the MQTT broker at {host}:{port}"
+                    "cannot reach the MQTT broker at {host}:{port} ({addr}): {e}"
                 ))
-                .with_help(
-                    "check `broker`; at run time events wait in the spool until the broker is back",
-                ));
+                .with_help(format!("check `broker` and that the broker runs; {later}")));
             }
             check_session(&opts)?;
             ctx.note(format!(

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// How many dropped entries the spool remembers, to take back the ones delivered after all.
+const DROPPED_REMEMBERED: usize = 1 << 16;
+
 const HEADER: usize = 4 + 4 + 8 + 8;
 
 /// Spool settings.
@@ -91,6 +94,10 @@ struct State {
     cursor: u64,
     acked: BTreeSet<u64>,
     dropped: u64,
+    /// The most recently dropped entries: one the sender had already sent, acknowledged
+    /// afterwards, arrived after all and is taken off `dropped` (bounded: senders keep far
+    /// fewer in flight).
+    dropped_recent: BTreeSet<u64>,
     total_bytes: u64,
     last_sync: Instant,
     dirty: bool,
@@ -220,6 +227,7 @@ impl Spool {
             cursor,
             acked: BTreeSet::new(),
             dropped: 0,
+            dropped_recent: BTreeSet::new(),
             total_bytes,
             last_sync: Instant::now(),
             dirty: false,
@@ -339,11 +347,17 @@ impl Spool {
             let Some(seg) = st.segments.pop_front() else {
                 break;
             };
-            let lost = seg
+            let lost_seqs: Vec<u64> = seg
                 .records
                 .iter()
-                .filter(|r| !st.acked.contains(&r.seq))
-                .count() as u64;
+                .map(|r| r.seq)
+                .filter(|seq| !st.acked.contains(seq))
+                .collect();
+            let lost = lost_seqs.len() as u64;
+            st.dropped_recent.extend(lost_seqs);
+            while st.dropped_recent.len() > DROPPED_REMEMBERED {
+                st.dropped_recent.pop_first();
+            }
             if let Some(r) = seg.records.back() {
                 st.cursor = st.cursor.max(r.seq + 1);
                 let cursor = st.cursor;
@@ -420,6 +434,11 @@ impl Spool {
     /// which consumers drop by `event_id`).
     pub fn ack(&self, seq: u64) -> Result<(), SpoolError> {
         let mut st = self.state();
+        if st.dropped_recent.remove(&seq) {
+            // Dropped while in flight, delivered all the same: not lost.
+            st.dropped = st.dropped.saturating_sub(1);
+            return Ok(());
+        }
         if seq < st.cursor {
             return Ok(());
         }
@@ -627,6 +646,43 @@ mod tests {
         // The newest survive.
         let p = s.pending(0, 1000, Duration::ZERO);
         assert_eq!(p.last().unwrap().0, 100);
+    }
+
+    /// Entries the sender had sent before their segment was dropped, acknowledged later,
+    /// arrived: they are not counted as lost.
+    #[test]
+    fn dropped_entries_delivered_after_all_are_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpoolOptions {
+            max_bytes: 2_000,
+            segment_bytes: 500,
+            ..SpoolOptions::new(dir.path())
+        };
+        let s = Spool::open(opts).unwrap();
+        let payload = [7u8; 76];
+        for _ in 0..10 {
+            s.append(&payload).unwrap();
+        }
+        let in_flight: Vec<u64> = s
+            .pending(0, 10, Duration::ZERO)
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect();
+        for _ in 0..90 {
+            s.append(&payload).unwrap();
+        }
+        let dropped_then = s.dropped();
+        assert!(dropped_then >= 10, "the in-flight ones' segments went");
+        for seq in &in_flight {
+            s.ack(*seq).unwrap();
+        }
+        let delivered = in_flight.len() as u64;
+        assert_eq!(s.dropped(), dropped_then - delivered);
+        assert_eq!(
+            s.len() as u64 + s.dropped() + delivered,
+            100,
+            "every entry is kept, delivered or counted as lost, once"
+        );
     }
 
     #[test]

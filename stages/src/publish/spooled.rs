@@ -110,6 +110,7 @@ impl<E: Encode> Spooled<E> {
     }
 
     /// The encoder, to change in place (a new topic template).
+    #[cfg(any(feature = "mqtt", feature = "kafka"))]
     pub(crate) fn encoder_mut(&mut self) -> &mut E {
         &mut self.encoder
     }
