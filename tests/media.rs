@@ -282,6 +282,25 @@ fn damaged_files_decode_what_they_can_and_finish() {
     }
 }
 
+/// A file cut at 30 %: what is there is decoded, and the cut is an error counted on the
+/// stage and named in the log, not a normal end.
+#[test]
+fn a_file_cut_short_is_an_error_not_a_normal_end() {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/media/vtest.avi");
+    let bytes = std::fs::read(&full).expect("assets/media/vtest.avi: run scripts/setup.sh");
+    let cut = media().join("vtest-cut.avi");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 10]).unwrap();
+    let (out, report) = run(&file_pipeline(&cut.display().to_string(), ""), "cam").unwrap();
+    let n = frames(&out).len();
+    assert!(n > 100 && n < 400, "{n} frames of 795");
+    assert!(report.failure.is_none(), "the run goes on");
+    assert_eq!(
+        report.metrics.stage("cam").unwrap().errors,
+        1,
+        "the cut is counted once"
+    );
+}
+
 #[test]
 fn one_bad_stream_does_not_stop_the_others() {
     let toml = format!(
@@ -322,6 +341,27 @@ fn images_glob_skips_unreadable_files() {
         dir.display()
     );
     deep_validate_fails_with(&none, "noimages.toml", &[], &["no files match"]);
+}
+
+/// A JPEG cut to a third decodes to a frame with a grey hole, which is not a frame to analyse:
+/// it is an error counted on the stage, and every damaged file is named.
+#[test]
+fn damaged_images_are_errors_each_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(media().join("a.jpg"), dir.path().join("a.jpg")).unwrap();
+    let b = std::fs::read(media().join("b.jpg")).unwrap();
+    std::fs::write(dir.path().join("cut.jpg"), &b[..b.len() / 3]).unwrap();
+    for name in ["x.jpg", "y.jpg"] {
+        std::fs::write(dir.path().join(name), b"\xff\xd8\xff\xe0 not a jpeg").unwrap();
+    }
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\npattern = \"{}/*.jpg\"\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+        dir.path().display()
+    );
+    let (out, report) = run(&toml, "cam").unwrap();
+    assert_eq!(frames(&out).len(), 1, "only a.jpg is whole");
+    assert_eq!(report.metrics.stage("cam").unwrap().errors, 3);
 }
 
 #[test]
@@ -460,10 +500,13 @@ fn rtsp_reconnects_after_the_server_dies_and_keeps_frame_order() {
         frames_after_last(s, StreamState::Live) >= 15
     });
     drop(server); // killed mid-stream
+    let killed = Instant::now();
     watch(&rx, &mut seen, Duration::from_secs(20), |s| {
         states(s).contains(&StreamState::Reconnecting)
     });
+    std::thread::sleep(Duration::from_secs(2)); // an outage of a few seconds
     let _server = serve(port); // back on the same port
+    let outage = killed.elapsed();
     watch(&rx, &mut seen, Duration::from_secs(30), |s| {
         states(s)
             .iter()
@@ -482,6 +525,16 @@ fn rtsp_reconnects_after_the_server_dies_and_keeps_frame_order() {
     assert!(st.contains(&StreamState::Reconnecting));
     let f = frames(&seen);
     assert_in_order(&f, "frame order across the reconnect");
+    // The stream clock counts the outage: dwell times and track buffers run on it.
+    let gap = f
+        .windows(2)
+        .map(|w| w[1].meta.pts_ns - w[0].meta.pts_ns)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        gap as f64 >= outage.as_nanos() as f64 * 0.9,
+        "pts advanced {gap} ns across an outage of {outage:?}"
+    );
 }
 
 #[test]

@@ -39,12 +39,18 @@ impl EdgeSender {
     }
 }
 
-/// Logs a stage's transient errors at most once a second, with the number suppressed.
+/// Logs a stage's transient errors at most once a second, with the number suppressed and a
+/// few of them by name; what is still suppressed when the stage ends is logged then.
 #[derive(Default)]
 pub(super) struct RateLimitedLog {
     last: Option<Instant>,
     suppressed: u64,
+    /// The first few suppressed since the last line, to name them.
+    examples: Vec<String>,
 }
+
+/// How many suppressed errors a line names.
+const EXAMPLES: usize = 3;
 
 impl RateLimitedLog {
     /// Log `err` unless one was logged less than a second before `now`; `true` if logged.
@@ -54,16 +60,56 @@ impl RateLimitedLog {
             .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
         {
             self.suppressed += 1;
+            if self.examples.len() < EXAMPLES {
+                self.examples.push(err.to_string());
+            }
             return false;
         }
+        let also = self.also();
         tracing::warn!(
             stage,
             suppressed = self.suppressed,
-            "transient error, item skipped: {err}"
+            "transient error, item skipped: {err}{also}"
         );
         self.last = Some(now);
         self.suppressed = 0;
+        self.examples.clear();
         true
+    }
+
+    /// At the end of the stage: the errors suppressed since the last line.
+    pub(super) fn flush(&mut self, stage: &str) {
+        if self.suppressed > 0 {
+            let also = self.also();
+            tracing::warn!(
+                stage,
+                suppressed = self.suppressed,
+                "{} more transient errors, items skipped{also}",
+                self.suppressed
+            );
+            self.suppressed = 0;
+            self.examples.clear();
+        }
+    }
+
+    /// "; before it (not logged): a; b; c, and 2 more" for the suppressed since the last line.
+    fn also(&self) -> String {
+        if self.examples.is_empty() {
+            return String::new();
+        }
+        let more = self.suppressed.saturating_sub(self.examples.len() as u64);
+        let more = if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        };
+        format!(" (not logged before: {}{more})", self.examples.join("; "))
+    }
+
+    /// The errors suppressed since the last line, as `also` names them (tests).
+    #[cfg(test)]
+    fn pending_text(&self) -> String {
+        self.also()
     }
 }
 
@@ -83,5 +129,23 @@ mod tests {
         assert_eq!(log.suppressed, 4);
         assert!(log.transient("s", &err, t0 + Duration::from_millis(1000)));
         assert_eq!(log.suppressed, 0);
+    }
+
+    #[test]
+    fn suppressed_errors_are_named_in_the_next_line() {
+        let mut log = RateLimitedLog::default();
+        let t0 = Instant::now();
+        log.transient("s", &StageError::transient("a.jpg: bad"), t0);
+        for (i, name) in ["b.jpg", "c.jpg", "d.jpg", "e.jpg"].iter().enumerate() {
+            let err = StageError::transient(format!("{name}: bad"));
+            log.transient("s", &err, t0 + Duration::from_millis(10 * i as u64 + 10));
+        }
+        let text = log.pending_text();
+        assert!(
+            text.contains("b.jpg: bad; c.jpg: bad; d.jpg: bad, and 1 more"),
+            "{text}"
+        );
+        log.flush("s");
+        assert_eq!((log.suppressed, log.pending_text()), (0, String::new()));
     }
 }

@@ -244,6 +244,7 @@ impl Worker {
     }
 
     fn end(&mut self, stage: &BuiltStage) {
+        self.log.flush(&self.id);
         self.ctl.refresh(stage);
         self.ctl.shared.finished();
     }

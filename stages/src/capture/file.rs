@@ -111,6 +111,32 @@ pub struct FileSource {
     path: PathBuf,
 }
 
+impl FileSource {
+    /// At the end of a file: whether it was cut short (its container declares more than it
+    /// has, or it ended well before the duration it declares), as the error to count.
+    fn cut_short(&self) -> Option<String> {
+        let ended = format!(
+            "{} ended after {} frames ({:.1} s)",
+            self.path.display(),
+            self.seq,
+            self.last_pts.saturating_sub(self.pts_base) as f64 / 1e9
+        );
+        if let Some(why) = media::cut_short(&self.path) {
+            return Some(format!("{ended}: the file is cut short ({why})"));
+        }
+        let declared = self.running.duration_ns()?;
+        let reached = self.last_pts.saturating_sub(self.pts_base);
+        let missing = declared.saturating_sub(reached);
+        // A frame or two short is rounding; a tenth of the file and a second is damage.
+        (missing > declared / 10 && missing > 1_000_000_000).then(|| {
+            format!(
+                "{ended} of the {:.1} s its container declares: the file is cut short or damaged",
+                declared as f64 / 1e9
+            )
+        })
+    }
+}
+
 impl Source for FileSource {
     type Config = FileConfig;
     type Out = Message;
@@ -231,7 +257,13 @@ impl Source for FileSource {
                     self.pts_base = self.last_pts + 1;
                     tracing::debug!(file = %self.path.display(), "looping");
                 }
-                Pulled::Eos => return Ok(SourceEvent::End),
+                Pulled::Eos => {
+                    self.ended = true;
+                    if let Some(short) = self.cut_short() {
+                        return Err(StageError::transient(short));
+                    }
+                    return Ok(SourceEvent::End);
+                }
                 Pulled::Error(e) => {
                     // A damaged file: what was decoded has gone out; count this and end the
                     // stream (other streams go on).

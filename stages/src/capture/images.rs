@@ -75,6 +75,9 @@ pub struct ImagesSource {
 
 impl ImagesSource {
     fn decode(&self, path: &std::path::Path) -> Result<gstreamer::Sample, String> {
+        if let Some(why) = media::cut_short(path) {
+            return Err(format!("{}: cut short ({why}); skipped", path.display()));
+        }
         let abs = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let uri = gstreamer::glib::filename_to_uri(&abs, None).map_err(|e| e.to_string())?;
         let opts = FrameOpts {
@@ -96,7 +99,26 @@ impl ImagesSource {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             match r.pull(Duration::from_millis(200)) {
-                Pulled::Sample(s) => return Ok(s),
+                Pulled::Sample(s) => {
+                    // Let the decoder finish the file: damage it concealed comes as warnings
+                    // (or an error) after the frame.
+                    let end = Instant::now() + Duration::from_millis(500);
+                    let mut tail = r.pull(Duration::from_millis(100));
+                    while matches!(tail, Pulled::Timeout) && Instant::now() < end {
+                        tail = r.pull(Duration::from_millis(100));
+                    }
+                    if let Pulled::Error(e) = tail {
+                        return Err(format!("{}: damaged: {e}", path.display()));
+                    }
+                    let warnings = r.take_warnings();
+                    if let Some(w) = warnings.first() {
+                        return Err(format!(
+                            "{}: damaged (the decoder concealed it: {w}); skipped",
+                            path.display()
+                        ));
+                    }
+                    return Ok(s);
+                }
                 Pulled::Timeout => continue,
                 Pulled::Eos => return Err(format!("{}: no image in the file", path.display())),
                 Pulled::Error(e) => return Err(format!("{}: {e}", path.display())),

@@ -156,8 +156,14 @@ pub struct RtspSource {
     last_activity: Instant,
     retry_at: Option<Instant>,
     seq: u64,
+    /// The stream time the current connection's first frame lands on.
     pts_base: u64,
+    /// The current connection's first sample time (its timestamps start anywhere).
+    conn_first_pts: Option<u64>,
     last_pts: u64,
+    /// When the last frame came: a reconnect's gap is added to the stream clock, so dwell
+    /// times, track buffers and timestamps stay true across an outage.
+    last_frame_at: Option<Instant>,
     stop: StopSignal,
     ended: bool,
     ended_reported: bool,
@@ -216,8 +222,13 @@ impl RtspSource {
             Ok(r) => {
                 self.running = Some(r);
                 self.last_activity = Instant::now();
-                // A new connection's timestamps restart: keep ours increasing.
-                self.pts_base = self.last_pts + 1;
+                // A new connection's timestamps restart: the stream clock goes on from the last
+                // frame by the time that passed since (the outage is time, too).
+                self.pts_base = match self.last_frame_at {
+                    Some(t) => self.last_pts + (t.elapsed().as_nanos() as u64).max(1),
+                    None => 0,
+                };
+                self.conn_first_pts = None;
             }
             Err(e) => self.reconnect(e.to_string()),
         }
@@ -316,7 +327,9 @@ impl Source for RtspSource {
             retry_at: None,
             seq: 0,
             pts_base: 0,
+            conn_first_pts: None,
             last_pts: 0,
+            last_frame_at: None,
             stop: ctx.stop.clone(),
             ended: false,
             ended_reported: false,
@@ -391,9 +404,16 @@ impl Source for RtspSource {
             match running.pull(media::PULL_TIMEOUT) {
                 Pulled::Sample(sample) => {
                     self.last_activity = Instant::now();
-                    let pts = self.pts_base + media::sample_pts_ns(&sample).unwrap_or(0);
-                    let pts = pts.max(self.last_pts + 1);
+                    let raw = media::sample_pts_ns(&sample).unwrap_or(0);
+                    let first = *self.conn_first_pts.get_or_insert(raw);
+                    let pts = self.pts_base + raw.saturating_sub(first);
+                    let pts = if self.seq == 0 {
+                        pts
+                    } else {
+                        pts.max(self.last_pts + 1)
+                    };
                     self.last_pts = pts;
+                    self.last_frame_at = Some(Instant::now());
                     let meta = Meta::now(self.stream.clone(), self.seq, pts);
                     let frame =
                         media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format());

@@ -11,6 +11,7 @@ mod decoder;
 mod error;
 mod format;
 mod pipeline;
+mod truncation;
 
 use std::sync::OnceLock;
 
@@ -21,6 +22,7 @@ pub use decoder::{DecoderChoice, HARDWARE_DECODERS};
 pub use error::{MediaError, plugin_for};
 pub use format::OutputFormat;
 pub use pipeline::{FrameOpts, Head, PULL_TIMEOUT, Pulled, Running};
+pub use truncation::cut_short;
 
 /// Initialise GStreamer once per process.
 pub fn init() -> Result<(), MediaError> {

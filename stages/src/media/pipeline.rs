@@ -21,6 +21,8 @@ pub(super) struct Shared {
     pub(super) refused: Option<MediaError>,
     /// A missing-plugin report.
     pub(super) missing: Option<MediaError>,
+    /// Warnings the elements posted (a decoder that concealed damage), oldest first.
+    pub(super) warnings: Vec<String>,
 }
 
 /// A GStreamer pipeline ending in an appsink; stopped (state `Null`) when dropped.
@@ -329,6 +331,33 @@ impl Running {
         }
     }
 
+    /// The warnings the elements posted since the last call (a decoder that concealed a
+    /// damaged frame, a demuxer that skipped data).
+    pub fn take_warnings(&self) -> Vec<String> {
+        // Read what is on the bus first; errors stay for `pull`.
+        if let Some(bus) = self.pipeline.bus() {
+            while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Warning]) {
+                self.interpret(&msg);
+            }
+        }
+        std::mem::take(
+            &mut self
+                .shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .warnings,
+        )
+    }
+
+    /// The stream's duration as the demuxer reports it (from the container's header or
+    /// index), when it knows one.
+    pub fn duration_ns(&self) -> Option<u64> {
+        self.pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(gst::ClockTime::nseconds)
+            .filter(|d| *d > 0)
+    }
+
     /// Seek back to the start (looping files).
     pub fn rewind(&self) -> Result<(), MediaError> {
         self.pipeline
@@ -384,15 +413,25 @@ impl Running {
                     .src()
                     .map(|s| s.name().to_string())
                     .unwrap_or_else(|| "pipeline".into());
-                let mut err =
-                    MediaError::new(format!("GStreamer error from {from}: {}", e.error()));
-                if let Some(debug) = e.debug() {
-                    let first = debug.lines().last().unwrap_or_default().trim().to_string();
-                    if !first.is_empty() {
-                        err = err.help(first);
-                    }
+                // GStreamer's debug text is a source path and element chain, not a fix: it
+                // goes to the debug log; the help says what to check.
+                if let Some(detail) = e.debug() {
+                    tracing::debug!(element = from, "GStreamer error detail: {detail}");
                 }
-                Some(err)
+                Some(
+                    MediaError::new(format!("GStreamer error from {from}: {}", e.error())).help(
+                        "the input is damaged or not a format GStreamer reads: check that \
+                         `gst-play-1.0` (or `gst-discoverer-1.0`) plays it",
+                    ),
+                )
+            }
+            gst::MessageView::Warning(w) => {
+                let from = w
+                    .src()
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_else(|| "pipeline".into());
+                shared.warnings.push(format!("{from}: {}", w.error()));
+                None
             }
             _ => None,
         }
