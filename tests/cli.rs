@@ -359,6 +359,54 @@ fn interrupt_stops_drains_and_flushes(signal: &str) {
     );
 }
 
+/// Events the spool dropped when full are in the summary's total, and every event is either
+/// delivered, left in the spool or dropped, exactly.
+#[cfg(feature = "mqtt")]
+#[test]
+fn the_summary_counts_spool_drops_and_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = 200\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
+             spool = {{ dir = {:?}, max_bytes = 16384, drain_timeout_s = 0.5 }}\n",
+            dir.path().join("spool").display().to_string()
+        ),
+    );
+    let out = edgeflow(&["run", p.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("sink `out`:"))
+        .unwrap_or_else(|| panic!("a line for the sink: {stderr}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [delivered, pending, dropped] = nums[..] else {
+        panic!("{line}");
+    };
+    assert_eq!(delivered, 0, "{line}");
+    assert!(dropped > 0, "{line}");
+    assert_eq!(
+        pending + dropped,
+        200,
+        "every event is counted once: {line}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "dropped in total: {dropped} (0 on queues, {dropped} in spools)"
+        )),
+        "{stderr}"
+    );
+}
+
 /// A second signal while the sinks drain quits at once, with the shell's code for it.
 #[cfg(feature = "mqtt")]
 #[test]

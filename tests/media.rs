@@ -517,6 +517,15 @@ fn rtsp_reconnects_after_the_server_dies_and_keeps_frame_order() {
     });
     h.stop();
     seen.extend(rx.iter());
+    // The stage counts the reconnect and the time without frames.
+    let cam = h.stage("cam").unwrap().state();
+    let reported = |k: &str| cam.report.get(k).and_then(|v| v.as_f64()).unwrap_or(-1.0);
+    assert!(reported("reconnects") >= 1.0, "{:?}", cam.report);
+    assert!(
+        reported("offline_s") >= outage.as_secs_f64() * 0.9,
+        "{:?} for an outage of {outage:?}",
+        cam.report
+    );
     let report = h.wait();
     assert!(report.failure.is_none());
     let st = states(&seen);

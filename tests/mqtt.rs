@@ -755,3 +755,35 @@ fn the_topic_changes_in_a_running_pipeline_from_the_named_seq_on() {
         assert_eq!(v["_topic"], want, "seq {seq} (boundary {boundary})");
     }
 }
+
+#[test]
+fn spool_drops_are_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = 200\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{}\"\n\
+         spool = {{ dir = {:?}, max_bytes = 16384, drain_timeout_s = 0.5 }}\n",
+        free_port(),
+        dir.path().join("spool").display().to_string()
+    );
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "m.toml", &text, ".".as_ref())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let p = edgeflow::Pipeline::build(loaded.spec, edgeflow::RunOptions::default()).unwrap();
+    let metrics = p.metrics();
+    p.start().unwrap().wait();
+    let text = metrics.encode_text();
+    let value = |fact: &str| -> f64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("edgeflow_stage_report{")
+                    && l.contains(&format!("fact=\"{fact}\""))
+                    && l.contains("stage=\"out\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {fact} in:\n{text}"))
+    };
+    let (dropped, pending) = (value("spool_dropped"), value("spool_pending"));
+    assert!(dropped > 0.0, "{text}");
+    assert_eq!(dropped + pending, 200.0);
+}

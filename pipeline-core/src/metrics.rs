@@ -55,6 +55,7 @@ pub struct PipelineMetrics {
     queue_depth: IntGaugeVec,
     e2e: HistogramVec,
     frames: IntCounter,
+    reported: prometheus::GaugeVec,
     stages: Mutex<Vec<(String, StageMetrics)>>,
     edges: Mutex<Vec<(String, String, IntCounter)>>,
     e2e_hdr: LatencyHdr,
@@ -209,6 +210,14 @@ impl PipelineMetrics {
         registry.register(Box::new(e2e.clone()))?;
         let frames = IntCounter::new("pipeline_frames_total", "Items produced by all sources.")?;
         registry.register(Box::new(frames.clone()))?;
+        let reported = prometheus::GaugeVec::new(
+            Opts::new(
+                "stage_report",
+                "Numbers a stage reports about itself: spool_pending, spool_delivered, spool_dropped, reconnects, offline_s, ...",
+            ),
+            &["stage", "fact"],
+        )?;
+        registry.register(Box::new(reported.clone()))?;
         Ok(PipelineMetrics {
             registry,
             items_in,
@@ -219,6 +228,7 @@ impl PipelineMetrics {
             queue_depth,
             e2e,
             frames,
+            reported,
             stages: Mutex::new(Vec::new()),
             edges: Mutex::new(Vec::new()),
             e2e_hdr: LatencyHdr::new(),
@@ -271,6 +281,16 @@ impl PipelineMetrics {
     pub fn mark_finished(&self) {
         let mut f = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
         f.get_or_insert_with(Instant::now);
+    }
+
+    /// Export the numbers in a stage's report (spool backlog and drops, reconnects) as
+    /// `edgeflow_stage_report{stage, fact}`.
+    pub fn report(&self, stage: &str, report: &crate::control::Report) {
+        for (fact, value) in report.iter() {
+            if let Some(v) = value.as_f64() {
+                self.reported.with_label_values(&[stage, fact]).set(v);
+            }
+        }
     }
 
     /// Items produced by all sources so far.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use edgeflow::metrics::MetricsSnapshot;
-use edgeflow::{Pipeline, Registry, RunOptions, RunReport, RuntimeError};
+use edgeflow::{Pipeline, Registry, RunOptions, RunReport, RuntimeError, StageState};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_CONFIG, load};
@@ -79,25 +79,32 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
             let bar = ProgressBar::new(len);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {bar:40} {pos}/{len} frames  {per_sec}  eta {eta}",
+                    "{spinner} {bar:40} {pos}/{len} frames  {per_sec}  eta {eta}  {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
     let mut last_log = Instant::now();
+    let (mut last_frames, mut frames_moved) = (0, Instant::now());
     while !handle.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
         let frames = metrics.frames();
+        if frames != last_frames {
+            (last_frames, frames_moved) = (frames, Instant::now());
+        }
         if let Some(bar) = &bar {
             bar.set_position(frames);
+            bar.set_message(spool_line(&handle.states()));
         } else if last_log.elapsed() >= Duration::from_secs(10) {
             let s = metrics.snapshot();
+            let spools = spool_line(&handle.states());
             tracing::info!(
                 frames,
                 fps = format!("{:.1}", s.fps),
                 dropped = s.total_dropped(),
-                "running"
+                "running{}{spools}",
+                if spools.is_empty() { "" } else { "; " }
             );
             last_log = Instant::now();
         }
@@ -105,8 +112,11 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    // Stages report their last state when they finish: spools, reconnects.
+    let states = handle.states();
+    let drain = frames_moved.elapsed();
     let report = handle.wait();
-    eprint!("{}", summary(&name, &report));
+    eprint!("{}", summary(&name, &report, &states, drain));
     Ok(match report.failure {
         Some(_) => ExitCode::from(1),
         None => ExitCode::SUCCESS,
@@ -120,19 +130,50 @@ fn ms(d: Option<Duration>) -> String {
     )
 }
 
-/// The end-of-run summary: frames, fps, per-stage p50/p99 latency, drops.
-pub fn summary(name: &str, report: &RunReport) -> String {
+/// A stage report's number `key`.
+fn number(st: &StageState, key: &str) -> Option<f64> {
+    st.report.get(key).and_then(serde_json::Value::as_f64)
+}
+
+/// "out: 12 pending, 0 dropped" for every spooled sink, for the progress line.
+fn spool_line(states: &[StageState]) -> String {
+    states
+        .iter()
+        .filter_map(|st| {
+            let pending = number(st, "spool_pending")?;
+            let dropped = number(st, "spool_dropped").unwrap_or(0.0);
+            Some(format!("{}: {pending} pending, {dropped} dropped", st.id))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The end-of-run summary: frames, fps while frames flowed (and the drain after), per-stage
+/// p50/p99 latency, drops on edges and in spools, each spooled sink's delivered / pending /
+/// dropped, each live source's reconnects and time without frames.
+pub fn summary(name: &str, report: &RunReport, states: &[StageState], drain: Duration) -> String {
     let m: &MetricsSnapshot = &report.metrics;
     let how = match (&report.failure, report.stopped) {
         (Some(f), _) => format!("FAILED: {f}"),
         (None, true) => "stopped on request".to_string(),
         (None, false) => "end of stream".to_string(),
     };
-    let mut s = format!(
-        "pipeline `{name}`: {} frames in {:.2} s ({:.1} fps), {how}\n",
-        m.frames,
-        m.elapsed.as_secs_f64(),
+    // Frames stop before the sinks finish draining: the rate is over the time they flowed.
+    let drain = drain.min(m.elapsed);
+    let flowing = m.elapsed.saturating_sub(drain).as_secs_f64();
+    let fps = if flowing > 0.0 {
+        m.frames as f64 / flowing
+    } else {
         m.fps
+    };
+    let drained = if drain >= Duration::from_millis(500) {
+        format!(", then {:.2} s draining", drain.as_secs_f64())
+    } else {
+        String::new()
+    };
+    let mut s = format!(
+        "pipeline `{name}`: {} frames in {:.2} s ({fps:.1} fps){drained}, {how}\n",
+        m.frames, flowing
     );
     let w = m
         .stages
@@ -157,10 +198,30 @@ pub fn summary(name: &str, report: &RunReport) -> String {
             ms(st.latency_p99)
         ));
     }
+    let mut spool_dropped = 0u64;
+    for st in states {
+        if let Some(pending) = number(st, "spool_pending") {
+            let dropped = number(st, "spool_dropped").unwrap_or(0.0);
+            spool_dropped += dropped as u64;
+            s.push_str(&format!(
+                "  sink `{}`: {} delivered, {pending} left in the spool for the next run, {dropped} dropped (spool full)\n",
+                st.id,
+                number(st, "spool_delivered").unwrap_or(0.0)
+            ));
+        }
+        if let Some(reconnects) = number(st, "reconnects") {
+            s.push_str(&format!(
+                "  stream `{}`: {reconnects} reconnects, {:.1} s without frames\n",
+                st.id,
+                number(st, "offline_s").unwrap_or(0.0)
+            ));
+        }
+    }
     s.push_str(&format!(
-        "  end-to-end latency (capture → sink): p50 {}, p99 {}; dropped in total: {}\n",
+        "  end-to-end latency (capture → sink): p50 {}, p99 {}; dropped in total: {} ({} on queues, {spool_dropped} in spools)\n",
         ms(m.e2e_p50),
         ms(m.e2e_p99),
+        m.total_dropped() + spool_dropped,
         m.total_dropped()
     ));
     s

@@ -331,6 +331,7 @@ impl Pipeline {
                     last: HashMap::new(),
                     last_refresh: Instant::now(),
                     dirty: false,
+                    metrics: metrics.clone(),
                 },
                 failed: false,
                 retired: false,

@@ -35,6 +35,8 @@ pub(super) struct Control {
     pub(super) last_refresh: Instant,
     /// Something changed since the handles last saw the state.
     pub(super) dirty: bool,
+    /// Where the report's numbers go as metrics.
+    pub(super) metrics: Arc<PipelineMetrics>,
 }
 
 impl Control {
@@ -61,6 +63,7 @@ impl Control {
     pub(super) fn refresh(&mut self, stage: &BuiltStage) {
         let mut report = Report::new();
         stage.control().report(&mut report);
+        self.metrics.report(&self.ctx.stage_id, &report);
         self.shared.refresh(report, self.last_seq());
         self.last_refresh = Instant::now();
         self.dirty = false;

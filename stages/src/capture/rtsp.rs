@@ -164,6 +164,12 @@ pub struct RtspSource {
     /// When the last frame came: a reconnect's gap is added to the stream clock, so dwell
     /// times, track buffers and timestamps stay true across an outage.
     last_frame_at: Option<Instant>,
+    /// Connections lost or refused, in all.
+    reconnects: u64,
+    /// Time without frames after the stream was first live, in all, and since when the
+    /// current outage runs.
+    offline: Duration,
+    offline_since: Option<Instant>,
     stop: StopSignal,
     ended: bool,
     ended_reported: bool,
@@ -238,6 +244,10 @@ impl RtspSource {
         self.running = None; // stops the pipeline, frees its threads and sockets
         self.live = false;
         self.failures += 1;
+        self.reconnects += 1;
+        if self.offline_since.is_none() {
+            self.offline_since = self.last_frame_at;
+        }
         if self.cfg.max_reconnects.is_some_and(|m| self.failures >= m) {
             self.status(
                 StreamState::Ended,
@@ -330,6 +340,9 @@ impl Source for RtspSource {
             conn_first_pts: None,
             last_pts: 0,
             last_frame_at: None,
+            reconnects: 0,
+            offline: Duration::ZERO,
+            offline_since: None,
             stop: ctx.stop.clone(),
             ended: false,
             ended_reported: false,
@@ -344,9 +357,12 @@ impl Source for RtspSource {
     }
 
     fn report(&self, report: &mut Report) {
+        let offline = self.offline + self.offline_since.map_or(Duration::ZERO, |t| t.elapsed());
         report
             .set("uri", without_password(&self.cfg.uri))
-            .set("attempt", self.attempt);
+            .set("attempt", self.attempt)
+            .set("reconnects", self.reconnects)
+            .set("offline_s", (offline.as_secs_f64() * 10.0).round() / 10.0);
         if let Some((state, detail)) = &self.state {
             report.set("stream", state.name());
             if let Some(d) = detail {
@@ -414,6 +430,9 @@ impl Source for RtspSource {
                     };
                     self.last_pts = pts;
                     self.last_frame_at = Some(Instant::now());
+                    if let Some(since) = self.offline_since.take() {
+                        self.offline += since.elapsed();
+                    }
                     let meta = Meta::now(self.stream.clone(), self.seq, pts);
                     let frame =
                         media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format());

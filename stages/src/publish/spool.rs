@@ -98,6 +98,8 @@ struct State {
     /// afterwards, arrived after all and is taken off `dropped` (bounded: senders keep far
     /// fewer in flight).
     dropped_recent: BTreeSet<u64>,
+    /// Entries acknowledged since open (each once).
+    delivered: u64,
     total_bytes: u64,
     last_sync: Instant,
     dirty: bool,
@@ -228,6 +230,7 @@ impl Spool {
             acked: BTreeSet::new(),
             dropped: 0,
             dropped_recent: BTreeSet::new(),
+            delivered: 0,
             total_bytes,
             last_sync: Instant::now(),
             dirty: false,
@@ -437,12 +440,13 @@ impl Spool {
         if st.dropped_recent.remove(&seq) {
             // Dropped while in flight, delivered all the same: not lost.
             st.dropped = st.dropped.saturating_sub(1);
+            st.delivered += 1;
             return Ok(());
         }
-        if seq < st.cursor {
+        if seq < st.cursor || !st.acked.insert(seq) {
             return Ok(());
         }
-        st.acked.insert(seq);
+        st.delivered += 1;
         let before = st.cursor;
         loop {
             let c = st.cursor;
@@ -537,6 +541,11 @@ impl Spool {
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Entries acknowledged since open, each counted once.
+    pub fn delivered(&self) -> u64 {
+        self.state().delivered
     }
 
     /// Entries dropped unsent because of `max_bytes` or `max_age_s`, since open.
@@ -678,6 +687,13 @@ mod tests {
         }
         let delivered = in_flight.len() as u64;
         assert_eq!(s.dropped(), dropped_then - delivered);
+        assert_eq!(s.delivered(), delivered);
+        s.ack(in_flight[0]).unwrap();
+        assert_eq!(
+            s.delivered(),
+            delivered,
+            "a repeated acknowledgement counts once"
+        );
         assert_eq!(
             s.len() as u64 + s.dropped() + delivered,
             100,

@@ -137,6 +137,7 @@ impl<E: Encode> Spooled<E> {
         report
             .set("sink", self.name)
             .set("spool_pending", self.spool.len() as u64)
+            .set("spool_delivered", self.spool.delivered())
             .set("spool_dropped", self.spool.dropped());
         if let Some(t) = self.encoder.topic() {
             report.set("topic", t);
