@@ -374,7 +374,7 @@ fn the_summary_counts_spool_drops_and_what_is_left() {
         &format!(
             "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = 200\n\
              [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
-             spool = {{ dir = {:?}, max_bytes = 16384, drain_timeout_s = 0.5 }}\n",
+             spool = {{ dir = {:?}, max_bytes = 16384, drain_timeout_s = 1.0 }}\n",
             dir.path().join("spool").display().to_string()
         ),
     );

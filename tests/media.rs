@@ -243,6 +243,26 @@ fn missing_file_unsupported_codec_and_not_a_video_are_clear_errors() {
         &[],
         &["cannot play", "notvideo.mp4"],
     );
+    // Random bytes: the help says what to check, not where in GStreamer it failed.
+    let random: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let noise = media().join("noise.mp4");
+    std::fs::write(&noise, random).unwrap();
+    let p = write(
+        "noise.toml",
+        &file_pipeline(&noise.display().to_string(), ""),
+    );
+    let out = edgeflow(&["validate", "--deep", p.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("help:"))
+            .all(|l| !l.contains(".c(")),
+        "a help line is a GStreamer source path:\n{stderr}"
+    );
     deep_validate_fails_with(
         &file_pipeline(&m("h264.mp4"), "decoder = \"nosuchdec\""),
         "nodec.toml",

@@ -421,7 +421,8 @@ impl Running {
                 Some(
                     MediaError::new(format!("GStreamer error from {from}: {}", e.error())).help(
                         "the input is damaged or not a format GStreamer reads: check that \
-                         `gst-play-1.0` (or `gst-discoverer-1.0`) plays it",
+                         `gst-launch-1.0 uridecodebin uri=file:///path/to/it ! fakesink` \
+                         (package gstreamer1.0-tools) plays it",
                     ),
                 )
             }
