@@ -120,9 +120,9 @@ pub fn run() -> Result<Seen, Box<dyn std::error::Error>> {
         example: "",
     });
 
-    // Every problem in the TOML is reported at once, rendered like the CLI does.
-    let loaded = edgeflow::load_str(&registry, "embedded.toml", PIPELINE, ".".as_ref())
-        .map_err(|d| d.render(false))?;
+    // Every problem in the TOML is reported at once; the error shows as the CLI renders it
+    // (`Diagnostics::eprint` prints it with colour on a terminal).
+    let loaded = edgeflow::load_str(&registry, "embedded.toml", PIPELINE, ".".as_ref())?;
 
     let mut pipeline = Pipeline::build(loaded.spec, RunOptions::default())?;
     // A copy of everything `big` produces; `block` makes the pipeline wait for us.

@@ -17,3 +17,19 @@ fn the_embedding_example_runs_and_reads_events() {
     );
     assert_eq!(seen.objects_after_change, 0, "{seen:?}");
 }
+
+/// A program that returns load errors with `?` shows the diagnostics as the CLI renders them,
+/// not a Debug-escaped string.
+#[test]
+fn load_errors_print_as_rendered_diagnostics() {
+    let bad = "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nfsp = 10\n";
+    let err: Box<dyn std::error::Error> =
+        match edgeflow::load_str(&edgeflow::registry(), "bad.toml", bad, ".".as_ref()) {
+            Ok(_) => panic!("an unknown field must not load"),
+            Err(d) => d.into(),
+        };
+    let shown = format!("{err:?}");
+    assert!(shown.contains("unknown field `fsp`"), "{shown}");
+    assert!(shown.contains("\n  ┌─ bad.toml:4:1"), "{shown}");
+    assert!(!shown.contains("\\n"), "escaped: {shown}");
+}

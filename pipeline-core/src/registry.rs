@@ -73,10 +73,31 @@ pub struct NotCompiled {
     pub variant: Option<Variant>,
     /// The cargo feature that brings it.
     pub feature: &'static str,
+    /// Planned, not built by any feature yet (its feature is reserved): messages say so instead
+    /// of "rebuild with `--features ...`".
+    pub planned: bool,
     /// What it takes (`None` for sources).
     pub input: Option<PortKind>,
     /// What it produces (`None` for sinks).
     pub output: Option<PortKind>,
+}
+
+impl NotCompiled {
+    /// What a user can do about it: rebuild with the feature, or wait for a planned one.
+    pub fn remedy(&self) -> (String, String) {
+        if self.planned {
+            (
+                "planned: no edgeflow build has it yet".to_string(),
+                "`edgeflow list-stages` and `edgeflow list-backends` list what this build runs"
+                    .to_string(),
+            )
+        } else {
+            (
+                format!("needs cargo feature `{}`", self.feature),
+                format!("rebuild with `--features {}`", self.feature),
+            )
+        }
+    }
 }
 
 /// A stage whose config parsed; not yet built.

@@ -152,7 +152,7 @@ fn each_error_path_reports_a_clear_message() {
         ),
         (
             "[stages.s]\ntype = \"src\"\nkind = \"a\"\n[stages.d]\ntype = \"det\"\ninputs = [\"s\"]\nlevel = \"high\"\n[stages.o]\ntype = \"out\"\ninputs = [\"d\"]",
-            "invalid type: string \"high\", expected u32",
+            "expected a whole number of 0 or more, found the string \"high\"",
         ),
         (
             "bogus = 1\n[stages.s]\ntype = \"src\"\nkind = \"a\"",

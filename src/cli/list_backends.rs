@@ -20,6 +20,9 @@ pub fn rows() -> Vec<(&'static str, Option<bool>, String)> {
                     Ok(detail) => (name, Some(true), detail),
                     Err(why) => (name, Some(false), why),
                 },
+                (Some(Known::Planned), _) => {
+                    (name, None, "planned: no build has it yet".to_string())
+                }
                 _ => (
                     name,
                     None,

@@ -73,9 +73,14 @@ pub fn listing(registry: &Registry, verbose: bool) -> String {
                 .map(|v| format!("{} = \"{}\"", v.key, v.value))
                 .unwrap_or_default();
             let p = ports(n.input, n.output);
+            let why = if n.planned {
+                "planned: no build has it yet".to_string()
+            } else {
+                format!("needs `--features {}`", n.feature)
+            };
             out.push_str(&format!(
-                "{:w0$}  {variant:w1$}  {p:w2$}  needs `--features {}`\n",
-                n.type_name, n.feature
+                "{:w0$}  {variant:w1$}  {p:w2$}  {why}\n",
+                n.type_name
             ));
         }
     }

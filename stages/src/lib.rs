@@ -49,6 +49,7 @@ pub fn registry() -> Registry {
                     value,
                 }),
                 feature: "gstreamer",
+                planned: false,
                 input: None,
                 output: Some(PortKind::Frame),
             });
@@ -57,6 +58,7 @@ pub fn registry() -> Registry {
             type_name: "decode",
             variant: None,
             feature: "gstreamer",
+            planned: false,
             input: Some(PortKind::Packet),
             output: Some(PortKind::Frame),
         });
@@ -88,6 +90,7 @@ pub fn registry() -> Registry {
                 value: sink,
             }),
             feature: sink,
+            planned: false,
             input: Some(PortKind::Any),
             output: None,
         });

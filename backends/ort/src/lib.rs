@@ -52,7 +52,19 @@ pub struct OrtOptions {
     pub optimization: Optimization,
 }
 
-/// The places searched for the library, in order, given an explicit path (if any).
+/// Where an installed binary's library lives (`make install`-style layouts and the Debian
+/// package's), after the places next to the binary.
+pub const SYSTEM_DIRS: [&str; 3] = [
+    "/usr/local/lib/edgeflow",
+    "/usr/lib/edgeflow",
+    "/opt/edgeflow/lib",
+];
+
+/// The places searched for the library, in order, given the stage's explicit path (if any):
+/// that path, `ORT_DYLIB_PATH`, next to the executable, the `assets/ort/` of the checkout the
+/// executable was built in (found by walking up from it: `target/debug/edgeflow` finds the
+/// project's), `assets/ort/` under the working directory, then [`SYSTEM_DIRS`]. So a binary
+/// works from any folder after `scripts/setup.sh`, and an installed one finds its library.
 pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     let mut c = Vec::new();
     if let Some(p) = explicit {
@@ -61,14 +73,28 @@ pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         c.push(PathBuf::from(p));
     }
+    let versioned = format!("libonnxruntime.so.{ORT_VERSION}");
     if let Some(dir) = std::env::current_exe()
         .ok()
+        .and_then(|e| e.canonicalize().ok())
         .and_then(|e| e.parent().map(Path::to_path_buf))
     {
-        c.push(dir.join(format!("libonnxruntime.so.{ORT_VERSION}")));
+        c.push(dir.join(&versioned));
         c.push(dir.join("libonnxruntime.so"));
+        // A checkout: the binary is under `<project>/target/<profile>/` (or deeper).
+        for up in dir.ancestors().skip(1).take(4) {
+            let lib = up.join("assets/ort").join(&versioned);
+            if lib.exists() {
+                c.push(lib);
+                break;
+            }
+        }
     }
     c.push(PathBuf::from(PROJECT_LIBRARY));
+    for d in SYSTEM_DIRS {
+        c.push(Path::new(d).join(&versioned));
+    }
+    c.dedup();
     c
 }
 
@@ -78,8 +104,9 @@ static ENV: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
 
 fn runtime_help() -> String {
     format!(
-        "run scripts/setup.sh (it puts libonnxruntime.so.{ORT_VERSION} in assets/ort/), or set \
-         `library = \"/path/to/libonnxruntime.so\"` on the stage, or ORT_DYLIB_PATH"
+        "run scripts/setup.sh (it puts libonnxruntime.so.{ORT_VERSION} in assets/ort/), put the \
+         library next to the edgeflow binary or in /usr/local/lib/edgeflow, or set \
+         `ort = {{ library = \"/path/to/libonnxruntime.so\" }}` on the stage, or ORT_DYLIB_PATH"
     )
 }
 

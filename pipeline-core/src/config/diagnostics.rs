@@ -79,8 +79,11 @@ impl Diagnostic {
     }
 }
 
-/// The diagnostics of one file, with the file's text so they can be rendered.
-#[derive(Clone, Debug)]
+/// The diagnostics of one file, with the file's text so they can be rendered. `Display` and
+/// `Debug` are both the rendered text (as the CLI prints it, without colour), so a program's
+/// `main` that returns the error with `?` shows the diagnostics, not an escaped string;
+/// [`Diagnostics::eprint`] prints them with colour on a terminal.
+#[derive(Clone)]
 pub struct Diagnostics {
     file_name: String,
     source: String,
@@ -212,6 +215,24 @@ fn severity_name(s: Severity) -> &'static str {
 impl std::fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.render(false))
+    }
+}
+
+/// The rendered text, as [`Display`](std::fmt::Display): `Result`-returning `main`s print
+/// errors with `Debug`.
+impl std::fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl Diagnostics {
+    /// Print every diagnostic to standard error as `edgeflow validate` does: with colour when
+    /// standard error is a terminal and `NO_COLOR` is not set.
+    pub fn eprint(&self) {
+        use std::io::IsTerminal;
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", self.render(color));
     }
 }
 

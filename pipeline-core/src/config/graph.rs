@@ -125,8 +125,12 @@ pub(crate) fn check(
                 );
                 continue;
             }
+            // A stage whose config could not be read has its type's ports, not its own:
+            // checking them would only add follow-on errors.
             if let (Some(produced), Some(taken)) = (up.output_kind, st.input_kind)
                 && !taken.accepts(produced)
+                && !up.config_failed
+                && !st.config_failed
             {
                 diags.push(mismatch(
                     registry,
@@ -240,7 +244,11 @@ fn mismatch(
             registry
                 .not_compiled_entries()
                 .iter()
-                .find(|n| n.input == Some(produced) && n.output.is_some_and(|o| taken.accepts(o)))
+                .find(|n| {
+                    !n.planned
+                        && n.input == Some(produced)
+                        && n.output.is_some_and(|o| taken.accepts(o))
+                })
                 .map(|n| (n.type_name, Some(n.feature)))
         });
     match bridge {

@@ -100,6 +100,51 @@ fn moved_field(
     ))
 }
 
+/// serde's messages in the user's words: "invalid type: string \"10\", expected f64" becomes
+/// "expected a number, found the string \"10\"".
+pub(crate) fn in_plain_words(msg: &str) -> String {
+    const TYPES: [(&str, &str); 16] = [
+        ("f64", "a number"),
+        ("f32", "a number"),
+        ("u8", "a whole number of 0 or more"),
+        ("u16", "a whole number of 0 or more"),
+        ("u32", "a whole number of 0 or more"),
+        ("u64", "a whole number of 0 or more"),
+        ("usize", "a whole number of 0 or more"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("a boolean", "true or false"),
+        ("a sequence", "a list, like `[\"a\", \"b\"]`"),
+        ("a string", "a string (in quotes)"),
+        ("a map", "a table, like `{ key = value }`"),
+        ("struct", "a table"),
+        ("a borrowed string", "a string (in quotes)"),
+        ("option", "a value"),
+    ];
+    let Some(rest) = msg.strip_prefix("invalid type: ") else {
+        return msg.to_string();
+    };
+    let Some((found, expected)) = rest.split_once(", expected ") else {
+        return msg.to_string();
+    };
+    let expected = TYPES
+        .iter()
+        .find(|(rust, _)| expected == *rust || expected.starts_with(&format!("{rust} ")))
+        .map_or_else(|| expected.to_string(), |(_, plain)| plain.to_string());
+    let found = match found.split_once(' ') {
+        Some(("string", v)) => format!("the string {v}"),
+        Some(("integer", v)) => format!("the whole number {v}"),
+        Some(("floating", v)) => format!("the number {}", v.trim_start_matches("point ")),
+        Some(("boolean", v)) => format!("`{}`", v.trim_matches('`')),
+        _ => match found {
+            "sequence" => "a list".to_string(),
+            "map" => "a table".to_string(),
+            other => other.to_string(),
+        },
+    };
+    format!("expected {expected}, found {found}")
+}
+
 pub(crate) fn wrong_type(key: &str, expected: &str, v: &Spanned<DeValue<'_>>) -> Diagnostic {
     Diagnostic::error(format!("wrong value type for `{key}`"), Some(v.span()))
         .label(format!(
@@ -137,6 +182,8 @@ pub(crate) struct ParsedStage {
     pub(crate) schema: Option<StageSchema>,
     /// The type or variant could not be resolved (graph checks stay quiet about it).
     pub(crate) unresolved: bool,
+    /// Its config could not be read: its ports are the type's, not the config's.
+    pub(crate) config_failed: bool,
 }
 
 /// What the config checks need to know of one stage: kept by the runtime, so a running stage's
@@ -249,6 +296,7 @@ pub(crate) fn parse_stage(
         configured: None,
         schema: None,
         unresolved: false,
+        config_failed: false,
     };
     take_runtime_keys(&mut table, &mut st, diags);
     let Some(type_name) = take_type(&mut table, registry, &mut st, diags) else {
@@ -263,11 +311,15 @@ pub(crate) fn parse_stage(
     st.role = Some(schema.factory.role());
     st.input_kind = schema.factory.input_kind();
     st.output_kind = schema.factory.output_kind();
-    if let Some(checked) = check_config(&schema, table, value.span(), id_span, diags) {
-        st.input_kind = checked.configured.input_kind();
-        st.output_kind = checked.configured.output_kind();
-        st.configured = Some(checked);
-        st.schema = Some(schema);
+    match check_config(&schema, table, value.span(), id_span, diags) {
+        Some(checked) => {
+            st.input_kind = checked.configured.input_kind();
+            st.output_kind = checked.configured.output_kind();
+            st.configured = Some(checked);
+            st.schema = Some(schema);
+        }
+        // What it would produce is unknown: the graph pass skips its type checks.
+        None => st.config_failed = true,
     }
     Some(st)
 }
@@ -344,8 +396,8 @@ fn take_type(
                 format!("stage type `{type_name}` is not compiled into this binary"),
                 Some(type_span),
             )
-            .label(format!("needs cargo feature `{}`", nc.feature))
-            .help(format!("rebuild with `--features {}`", nc.feature)),
+            .label(nc.remedy().0)
+            .help(nc.remedy().1),
         );
         st.role = Some(role_of(nc.input, nc.output));
         st.input_kind = nc.input;
@@ -415,8 +467,8 @@ fn resolve_entry<'r>(
                 format!("`{type_name}` with `{vkey} = \"{val}\"` is not compiled into this binary"),
                 Some(v.span()),
             )
-            .label(format!("needs cargo feature `{}`", nc.feature))
-            .help(format!("rebuild with `--features {}`", nc.feature)),
+            .label(nc.remedy().0)
+            .help(nc.remedy().1),
         );
         st.role = Some(role_of(nc.input, nc.output));
         st.input_kind = nc.input;
@@ -495,39 +547,55 @@ pub(crate) fn check_config(
         )))
     };
     let see = format!("see `edgeflow list-stages --verbose` for an example `{type_name}` stage");
-    let configured =
-        match factory.configure(Spanned::new(table_span.clone(), DeValue::Table(table))) {
-            Err(e) => {
-                let span = e.span().filter(|s| *s != table_span);
-                let field = span.as_ref().and_then(|s| {
-                    spans
-                        .iter()
-                        .find(|(_, (_, v))| v.start <= s.start && s.end <= v.end)
-                        .map(|(k, _)| k.clone())
-                });
-                let msg = e
-                    .message()
-                    .lines()
-                    .next()
-                    .unwrap_or("invalid value")
-                    .to_string();
-                let d = match (&field, span) {
-                    (Some(f), Some(span)) => {
-                        Diagnostic::error(format!("invalid value for `{f}` in {place}"), Some(span))
-                            .maybe_help(nested_did_you_mean(&msg))
-                            .label(msg)
-                            .help(see)
-                    }
-                    _ => Diagnostic::error(format!("{msg} in {place}"), Some(id_span))
-                        .label(msg.clone())
-                        .help(see),
-                };
-                diags.push(d);
-                return None;
-            }
-            Ok(configured) => configured,
-        };
     let before = diags.error_count();
+    // serde stops at the first bad value: take that field out and read again, so every
+    // field's problem is reported in one run (and the rest of the config is still checked).
+    let mut table = table;
+    let mut bad_fields: Vec<String> = Vec::new();
+    let configured = loop {
+        let e = match factory.configure(Spanned::new(
+            table_span.clone(),
+            DeValue::Table(table.clone()),
+        )) {
+            Ok(configured) => break Some(configured),
+            Err(e) => e,
+        };
+        let span = e.span().filter(|s| *s != table_span);
+        let field = span.as_ref().and_then(|s| {
+            spans
+                .iter()
+                .find(|(_, (_, v))| v.start <= s.start && s.end <= v.end)
+                .map(|(k, _)| k.clone())
+        });
+        let msg = in_plain_words(e.message().lines().next().unwrap_or("invalid value"));
+        // A required field taken out for its bad value is not also "missing".
+        if bad_fields
+            .iter()
+            .any(|f| msg == format!("missing field `{f}`"))
+        {
+            break None;
+        }
+        let d = match (&field, span) {
+            (Some(f), Some(span)) => {
+                Diagnostic::error(format!("invalid value for `{f}` in {place}"), Some(span))
+                    .maybe_help(nested_did_you_mean(&msg))
+                    .label(msg)
+                    .help(see.clone())
+            }
+            _ => Diagnostic::error(format!("{msg} in {place}"), Some(id_span.clone()))
+                .label(msg.clone())
+                .help(see.clone()),
+        };
+        diags.push(d);
+        match field {
+            Some(f) if !bad_fields.contains(&f) && bad_fields.len() < 64 => {
+                table.remove(f.as_str());
+                bad_fields.push(f);
+            }
+            _ => break None,
+        }
+    };
+    let configured = configured?;
     // A problem's span: its (nested) field's value, else the stage id.
     let span_of = |p: &crate::stage::Problem| {
         p.field
@@ -674,6 +742,27 @@ fn read_queue(v: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Option<Queue
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_are_in_plain_words() {
+        assert_eq!(
+            in_plain_words("invalid type: string \"10\", expected f64"),
+            "expected a number, found the string \"10\""
+        );
+        assert_eq!(
+            in_plain_words("invalid type: string \"yes\", expected a boolean"),
+            "expected true or false, found the string \"yes\""
+        );
+        assert_eq!(
+            in_plain_words("invalid type: string \"person\", expected a sequence"),
+            "expected a list, like `[\"a\", \"b\"]`, found the string \"person\""
+        );
+        assert_eq!(
+            in_plain_words("invalid type: floating point `1.5`, expected u32"),
+            "expected a whole number of 0 or more, found the number `1.5`"
+        );
+        assert_eq!(in_plain_words("missing field `x`"), "missing field `x`");
+    }
 
     #[test]
     fn unknown_nested_keys_get_the_closest_name() {

@@ -12,6 +12,10 @@ use super::{Detect, DetectBackend};
 /// (`mock` always is).
 pub const KNOWN: [&str; 5] = ["mock", "ort", "tensorrt", "hailo", "rknn"];
 
+/// Known backends no build has yet: their features are reserved (enabling one is a compile
+/// error), so messages say "planned" rather than "rebuild with `--features ...`".
+pub const PLANNED: [&str; 3] = ["tensorrt", "hailo", "rknn"];
+
 /// A backend compiled into this build.
 pub struct Built {
     /// Its `backend = "..."` name.
@@ -61,6 +65,8 @@ pub enum Known {
         /// The cargo feature that builds it.
         feature: &'static str,
     },
+    /// Known and planned: no build has it yet.
+    Planned,
 }
 
 /// Whether `name` is a known backend, and whether this build has it.
@@ -68,6 +74,8 @@ pub fn known(name: &str) -> Option<Known> {
     let name = KNOWN.into_iter().find(|k| *k == name)?;
     Some(if built().iter().any(|b| b.name == name) {
         Known::Compiled
+    } else if PLANNED.contains(&name) {
+        Known::Planned
     } else {
         Known::NotCompiled { feature: name }
     })
@@ -91,6 +99,7 @@ pub fn register(r: &mut Registry) {
                 value: name,
             }),
             feature: name,
+            planned: PLANNED.contains(&name),
             input: Some(PortKind::Frame),
             output: Some(PortKind::Detections),
         });
@@ -111,10 +120,10 @@ mod tests {
         }
         let variants = r.entries_of("detect").count() + r.not_compiled_entries().len();
         assert_eq!(variants, KNOWN.len());
-        assert_eq!(
-            known("hailo"),
-            Some(Known::NotCompiled { feature: "hailo" })
-        );
+        assert_eq!(known("hailo"), Some(Known::Planned));
+        if cfg!(not(feature = "ort")) {
+            assert_eq!(known("ort"), Some(Known::NotCompiled { feature: "ort" }));
+        }
         assert_eq!(known("openvino"), None);
     }
 }

@@ -186,6 +186,15 @@ impl DetectConfig {
             .filter(|(_, present)| *present)
             .filter_map(|(name, _)| match backends::known(name) {
                 Some(Known::Compiled) | None => None,
+                Some(Known::Planned) => Some(Problem {
+                    field: Some(name.to_string()),
+                    message: format!(
+                        "not read: no edgeflow build has a `{name}` backend yet, so its options are ignored"
+                    ),
+                    help: Some(format!(
+                        "the table is kept for the `{name}` backend once it lands"
+                    )),
+                }),
                 Some(Known::NotCompiled { feature }) => Some(Problem {
                     field: Some(name.to_string()),
                     message: format!(
