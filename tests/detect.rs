@@ -251,7 +251,8 @@ fn bad_models_and_labels_are_clear_errors() {
         root(),
         &[
             "no such model file: /nonexistent/m.onnx",
-            "run scripts/setup.sh",
+            // A model the user brought: help about the path, not about the project's setup.
+            "check the path (a relative path is relative to the directory edgeflow runs in)",
         ],
     );
     let junk = tmp("junk.onnx", "this is not a model");
@@ -301,30 +302,44 @@ fn bad_models_and_labels_are_clear_errors() {
         "classes.toml",
         &format!("model = {yolo:?}\nfamily = \"yolo\"\nlabels = {labels:?}\nclasses = [\"persn\"]"),
         root(),
-        &["`classes` names `persn`, which is not in the model's labels"],
+        &["`persn` is not a label in", "did you mean `person`?"],
     );
 }
 
 #[test]
 fn a_missing_runtime_library_says_where_it_looked() {
-    // Run where no assets/ort exists, with an explicit library that is not there.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-ort");
-    std::fs::create_dir_all(&dir).unwrap();
+    // A binary outside any checkout, run where no assets/ort exists, with an explicit library
+    // that is not there: every place tried is listed.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("edgeflow");
+    std::fs::copy(env!("CARGO_BIN_EXE_edgeflow"), &bin).unwrap();
     let det = format!(
         "model = {:?}\nfamily = \"yolo\"\nlabels = {:?}\nort = {{ library = \"/nonexistent/libonnxruntime.so\" }}",
         asset("models/yolov3-tiny-416.onnx"),
         asset("models/coco.names")
     );
-    deep_fails(
-        "nolib.toml",
-        &det,
-        &dir,
-        &[
-            "cannot load the ONNX Runtime library; tried: /nonexistent/libonnxruntime.so (not found)",
-            "assets/ort/libonnxruntime.so.1.31.1 (not found)",
-            "help: run scripts/setup.sh",
-        ],
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n[stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{det}\n[stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\n"
     );
+    let p = dir.path().join("nolib.toml");
+    std::fs::write(&p, toml).unwrap();
+    let out = Command::new(&bin)
+        .args(["validate", "--deep", p.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    for want in [
+        "cannot load the ONNX Runtime library; tried: /nonexistent/libonnxruntime.so (not found)",
+        "assets/ort/libonnxruntime.so.1.31.1 (not found)",
+        "/usr/local/lib/edgeflow/libonnxruntime.so.1.31.1 (not found)",
+        "help: run scripts/setup.sh",
+    ] {
+        assert!(stderr.contains(want), "expected `{want}` in:\n{stderr}");
+    }
 }
 
 /// One Detections message: stream, seq, skipped, (label, score rounded) per detection.
@@ -489,26 +504,36 @@ fn a_running_detect_stage_changes_its_filters_in_place_and_keeps_its_model_on_a_
     assert_eq!(done.outcome, Outcome::InPlace);
     assert_eq!(done.changed, ["score_threshold", "every_nth_frame"]);
     let boundary = done.last_seq_before["cam"];
-    // A class the model does not know is refused by the stage itself; nothing changes.
+    // A class the labels file does not have is refused by the check of the change itself
+    // (plain `validate` reads the labels file); nothing changes.
     let err = det
         .reconfigure("classes = [\"unicorn\"]", wait)
         .unwrap_err();
     assert!(
-        matches!(&err, ControlError::Refused { message, .. } if message.contains("`unicorn`")),
+        matches!(&err, ControlError::Invalid { diagnostics, .. } if diagnostics.to_string().contains("`unicorn` is not a label")),
         "{err}"
     );
-    // A new model that is not there: the rebuild fails and the old model runs on.
+    // A new model that is not there is refused by the check of the change; one that is there
+    // but is no model fails its rebuild: either way the old model runs on.
     let err = det
         .reconfigure("model = \"no/such/model.onnx\"", wait)
         .unwrap_err();
-    let ControlError::Refused { message, help, .. } = &err else {
+    assert!(
+        matches!(&err, ControlError::Invalid { diagnostics, .. }
+            if diagnostics.to_string().contains("no such model file: no/such/model.onnx")),
+        "{err}"
+    );
+    let junk = tmp("not-a-model.onnx", "this is not a model");
+    let err = det
+        .reconfigure(
+            format!("model = {:?}", junk.display().to_string()).as_str(),
+            wait,
+        )
+        .unwrap_err();
+    let ControlError::Refused { message, .. } = &err else {
         panic!("{err}");
     };
-    assert!(message.contains("no such model file"), "{message}");
-    assert!(
-        help.as_deref()
-            .is_some_and(|h| h.contains("scripts/setup.sh"))
-    );
+    assert!(message.contains("not-a-model.onnx"), "{message}");
     let after = seen_detections(&rx, 12);
     for (seq, skipped, n) in after.iter().filter(|(s, ..)| *s > boundary) {
         assert_eq!(*skipped, seq % 2 == 1, "seq {seq}");
@@ -525,4 +550,35 @@ fn a_running_detect_stage_changes_its_filters_in_place_and_keeps_its_model_on_a_
     run.stop();
     while rx.recv().is_ok() {}
     assert!(run.wait().failure.is_none());
+}
+
+/// Plain `validate` (no model loaded) already checks the files and the classes against the
+/// labels file, with a suggestion.
+#[test]
+fn plain_validate_checks_model_labels_and_classes() {
+    let labels = asset("models/coco.names");
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n\
+         [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\nfamily = \"yolo\"\n\
+         model = \"models/mine.onnx\"\nlabels = {:?}\nclasses = [\"persn\", \"car\"]\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\n",
+        labels
+    );
+    let p = tmp("plain.toml", &toml);
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["validate", p.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    for want in [
+        "no such model file: models/mine.onnx",
+        "check the path",
+        "`persn` is not a label in",
+        "did you mean `person`?",
+    ] {
+        assert!(stderr.contains(want), "expected `{want}` in:\n{stderr}");
+    }
+    assert!(!stderr.contains("`car` is not a label"), "{stderr}");
 }

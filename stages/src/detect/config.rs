@@ -22,6 +22,15 @@ fn one_usize() -> usize {
     1
 }
 
+/// How to get a missing file: the ones `scripts/setup.sh` fetches, or the user's own.
+fn missing_help(path: &str) -> String {
+    if path.starts_with("assets/") {
+        "run scripts/setup.sh: it fetches and converts the project's models into assets/".into()
+    } else {
+        "check the path (a relative path is relative to the directory edgeflow runs in)".into()
+    }
+}
+
 /// Config of `type = "detect"` (the `backend` key itself belongs to the registry).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +108,7 @@ impl DetectConfig {
                         ),
                     );
                 }
+                self.validate_files(inv);
             }
             ModelFile::None => {
                 for (key, set) in [
@@ -111,6 +121,51 @@ impl DetectConfig {
                             key,
                             format!("`backend = \"{}\"` runs no model file", B::NAME),
                             Some(format!("remove `{key}`")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// What costs nothing to check before a run (local files only): the model file is
+    /// there, the labels file reads, and `classes` are among its labels.
+    fn validate_files(&self, inv: &mut Invalid) {
+        if let Some(m) = &self.model
+            && !std::path::Path::new(m).is_file()
+        {
+            inv.field(
+                "model",
+                format!("no such model file: {m}"),
+                Some(missing_help(m)),
+            );
+        }
+        let Some(path) = &self.labels else { return };
+        match std::fs::read_to_string(path) {
+            Err(e) => {
+                inv.field(
+                    "labels",
+                    format!("cannot read the labels file {path}: {e}"),
+                    Some(missing_help(path)),
+                );
+            }
+            Ok(text) => {
+                let labels: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                for c in self.classes.iter().flatten() {
+                    if !labels.contains(&c.as_str()) {
+                        let hint = edgeflow_core::config::did_you_mean(c, labels.iter().copied())
+                            .map_or_else(
+                                || format!("`classes` takes labels from {path}"),
+                                |l| format!("did you mean `{l}`?"),
+                            );
+                        inv.field(
+                            "classes",
+                            format!("`{c}` is not a label in {path}"),
+                            Some(hint),
                         );
                     }
                 }
