@@ -366,24 +366,35 @@ fn interrupt_stops_drains_and_flushes(signal: &str) {
     );
 }
 
+/// A pipeline of a 32×32 test pattern (`capture` keys added) into MQTT on a port where no
+/// broker listens, its spool in `dir` (`spool` keys added): the sink can only keep or drop.
+#[cfg(feature = "mqtt")]
+fn unreachable_mqtt(dir: &Path, capture: &str, spool: &str) -> PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    write_pipeline(
+        dir,
+        &format!(
+            "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\n{capture}\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
+             spool = {{ dir = {:?}, {spool} }}\n",
+            dir.join("spool").display().to_string()
+        ),
+    )
+}
+
 /// Events the spool dropped when full are in the summary's total, and every event is either
 /// delivered, left in the spool or dropped, exactly.
 #[cfg(feature = "mqtt")]
 #[test]
 fn the_summary_counts_spool_drops_and_what_is_left() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let p = write_pipeline(
+    let p = unreachable_mqtt(
         dir.path(),
-        &format!(
-            "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\ncount = 200\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
-             spool = {{ dir = {:?}, max_bytes = 16384, drain_timeout_s = 1.0 }}\n",
-            dir.path().join("spool").display().to_string()
-        ),
+        "count = 200",
+        "max_bytes = 16384, drain_timeout_s = 1.0",
     );
     let out = edgeflow(&["run", p.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -421,18 +432,10 @@ fn a_second_signal_quits_with_its_own_exit_code() {
     for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
         let dir = tempfile::tempdir().unwrap();
         // The broker never answers, so the drain waits its full 30 s unless interrupted.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let p = write_pipeline(
+        let p = unreachable_mqtt(
             dir.path(),
-            &format!(
-                "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 32\nheight = 32\nfps = 50.0\nrealtime = true\n\
-                 [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"mqtt\"\nbroker = \"127.0.0.1:{port}\"\n\
-                 spool = {{ dir = {:?}, drain_timeout_s = 30.0 }}\n",
-                dir.path().join("spool").display().to_string()
-            ),
+            "fps = 50.0\nrealtime = true",
+            "drain_timeout_s = 30.0",
         );
         let child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
             .args(["run", p.to_str().unwrap()])

@@ -222,23 +222,36 @@ fn tmp(name: &str, text: &str) -> PathBuf {
 }
 
 /// `validate --deep` on a pipeline with this detect stage fails with all of `want`.
-fn deep_fails(name: &str, det: &str, cwd: &Path, want: &[&str]) {
-    let toml = format!(
+/// The pipeline file around one `backend = "ort"` detect stage with `det`'s keys.
+fn ort_pipeline(det: &str) -> String {
+    format!(
         "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n[stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{det}\n[stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\n"
-    );
-    let p = tmp(name, &toml);
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["validate", "--deep", p.to_str().unwrap()])
+    )
+}
+
+/// Run `bin validate args...` in `cwd`: it must exit 78 and say every one of `want`; returns
+/// what it said.
+fn validate_fails(bin: &Path, args: &[&str], cwd: &Path, want: &[&str]) -> String {
+    let out = Command::new(bin)
+        .arg("validate")
+        .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env_remove("ORT_DYLIB_PATH")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     for w in want {
         assert!(stderr.contains(w), "expected `{w}` in:\n{stderr}");
     }
+    stderr
+}
+
+fn deep_fails(name: &str, det: &str, cwd: &Path, want: &[&str]) {
+    let p = tmp(name, &ort_pipeline(det));
+    let bin = Path::new(env!("CARGO_BIN_EXE_edgeflow"));
+    validate_fails(bin, &["--deep", p.to_str().unwrap()], cwd, want);
 }
 
 #[test]
@@ -318,28 +331,19 @@ fn a_missing_runtime_library_says_where_it_looked() {
         asset("models/yolov3-tiny-416.onnx"),
         asset("models/coco.names")
     );
-    let toml = format!(
-        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n[stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\n{det}\n[stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\n"
-    );
     let p = dir.path().join("nolib.toml");
-    std::fs::write(&p, toml).unwrap();
-    let out = Command::new(&bin)
-        .args(["validate", "--deep", p.to_str().unwrap()])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env_remove("ORT_DYLIB_PATH")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
-    for want in [
-        "cannot load the ONNX Runtime library; tried: /nonexistent/libonnxruntime.so (not found)",
-        "assets/ort/libonnxruntime.so.1.31.1 (not found)",
-        "/usr/local/lib/edgeflow/libonnxruntime.so.1.31.1 (not found)",
-        "help: run scripts/setup.sh",
-    ] {
-        assert!(stderr.contains(want), "expected `{want}` in:\n{stderr}");
-    }
+    std::fs::write(&p, ort_pipeline(&det)).unwrap();
+    validate_fails(
+        &bin,
+        &["--deep", p.to_str().unwrap()],
+        dir.path(),
+        &[
+            "cannot load the ONNX Runtime library; tried: /nonexistent/libonnxruntime.so (not found)",
+            "assets/ort/libonnxruntime.so.1.31.1 (not found)",
+            "/usr/local/lib/edgeflow/libonnxruntime.so.1.31.1 (not found)",
+            "help: run scripts/setup.sh",
+        ],
+    );
 }
 
 /// One Detections message: stream, seq, skipped, (label, score rounded) per detection.
@@ -556,29 +560,21 @@ fn a_running_detect_stage_changes_its_filters_in_place_and_keeps_its_model_on_a_
 /// labels file, with a suggestion.
 #[test]
 fn plain_validate_checks_model_labels_and_classes() {
-    let labels = asset("models/coco.names");
-    let toml = format!(
-        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n\
-         [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"ort\"\nfamily = \"yolo\"\n\
-         model = \"models/mine.onnx\"\nlabels = {:?}\nclasses = [\"persn\", \"car\"]\n\
-         [stages.out]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\n",
-        labels
-    );
+    let toml = ort_pipeline(&format!(
+        "family = \"yolo\"\nmodel = \"models/mine.onnx\"\nlabels = {:?}\nclasses = [\"persn\", \"car\"]",
+        asset("models/coco.names")
+    ));
     let p = tmp("plain.toml", &toml);
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["validate", p.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
-    for want in [
-        "no such model file: models/mine.onnx",
-        "check the path",
-        "`persn` is not a label in",
-        "did you mean `person`?",
-    ] {
-        assert!(stderr.contains(want), "expected `{want}` in:\n{stderr}");
-    }
+    let stderr = validate_fails(
+        Path::new(env!("CARGO_BIN_EXE_edgeflow")),
+        &[p.to_str().unwrap()],
+        root(),
+        &[
+            "no such model file: models/mine.onnx",
+            "check the path",
+            "`persn` is not a label in",
+            "did you mean `person`?",
+        ],
+    );
     assert!(!stderr.contains("`car` is not a label"), "{stderr}");
 }

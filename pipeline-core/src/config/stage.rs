@@ -38,7 +38,9 @@ pub(crate) fn unknown_field(
 /// For serde's "unknown field `x`, expected one of `a`, `b`" inside a nested table: the
 /// closest name, as the loader offers for top-level keys.
 fn nested_did_you_mean(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.strip_prefix("unknown variant `"))?;
     let (key, rest) = rest.split_once('`')?;
     let expected = rest.split_once("expected ")?.1;
     let names: Vec<&str> = expected
@@ -605,11 +607,22 @@ pub(crate) fn check_config(
             })
             .unwrap_or_else(|| id_span.clone())
     };
-    let problems = configured
+    // Problems of a field already reported for its value (and read as its default) would only
+    // repeat it.
+    let reported = |p: &crate::stage::Problem| {
+        p.field.as_deref().is_some_and(|f| {
+            let top = f.split('.').next().unwrap_or(f);
+            bad_fields.iter().any(|b| b == top)
+        })
+    };
+    let problems: Vec<crate::stage::Problem> = configured
         .validate()
         .err()
         .map(|i| i.problems)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !reported(p))
+        .collect();
     let notes = configured.notes();
     for (p, error) in problems
         .into_iter()
@@ -776,6 +789,13 @@ mod tests {
         assert_eq!(
             nested_did_you_mean("unknown field `zzz`, expected `ca_file`"),
             None
+        );
+        assert_eq!(
+            nested_did_you_mean(
+                "unknown variant `on_chnage`, expected one of `every_frame`, `on_change`, `summary`"
+            )
+            .as_deref(),
+            Some("did you mean `on_change`?")
         );
         assert_eq!(nested_did_you_mean("invalid type: string"), None);
     }
