@@ -361,6 +361,15 @@ fn images_glob_skips_unreadable_files() {
         dir.display()
     );
     deep_validate_fails_with(&none, "noimages.toml", &[], &["no files match"]);
+    // Plain `validate` (no media opened) already knows.
+    let p = write("noimages-plain.toml", &none);
+    let out = edgeflow(&["validate", p.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("invalid `pattern`") && stderr.contains("no files match"),
+        "{stderr}"
+    );
 }
 
 /// A JPEG cut to a third decodes to a frame with a grey hole, which is not a frame to analyse:

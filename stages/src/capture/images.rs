@@ -137,12 +137,24 @@ impl Source for ImagesSource {
 
     fn validate(cfg: &ImagesConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
-        if let Err(e) = glob::Pattern::new(&cfg.pattern) {
-            inv.field(
-                "pattern",
-                format!("not a glob: {e}"),
-                Some("e.g. `photos/*.jpg` or `shots/**/*.png`".into()),
-            );
+        match glob::glob(&cfg.pattern) {
+            Err(e) => {
+                inv.field(
+                    "pattern",
+                    format!("not a glob: {e}"),
+                    Some("e.g. `photos/*.jpg` or `shots/**/*.png`".into()),
+                );
+            }
+            Ok(mut paths) => {
+                // Local files cost nothing to look at: a glob that matches none is known now.
+                if !paths.any(|p| p.is_ok_and(|p| p.is_file())) {
+                    inv.field(
+                        "pattern",
+                        format!("no files match `{}`", cfg.pattern),
+                        Some("check `pattern`; relative patterns are relative to the directory edgeflow runs in".into()),
+                    );
+                }
+            }
         }
         crate::capture::file::check_fps(&mut inv, Some(cfg.fps));
         inv.into_result()

@@ -152,6 +152,33 @@ impl CountLine {
         }
     }
 
+    /// Where the `in` side lies on the image, in words ("above", "below and left of"): what a
+    /// user checks against the camera's view (noted when the stage starts).
+    pub fn in_side_on_image(&self) -> &'static str {
+        let (dx, dy) = (
+            self.line.end.x - self.line.start.x,
+            self.line.end.y - self.line.start.y,
+        );
+        // The left-hand normal of (dx, dy) with y growing downwards is (dy, -dx).
+        let (nx, ny) = match self.in_side {
+            Side::Left => (dy, -dx),
+            Side::Right => (-dy, dx),
+        };
+        let (right, below) = (nx > 0.0, ny > 0.0);
+        if nx.abs() > 2.0 * ny.abs() {
+            if right { "right of" } else { "left of" }
+        } else if ny.abs() > 2.0 * nx.abs() {
+            if below { "below" } else { "above" }
+        } else {
+            match (below, right) {
+                (false, false) => "above and left of",
+                (false, true) => "above and right of",
+                (true, false) => "below and left of",
+                (true, true) => "below and right of",
+            }
+        }
+    }
+
     /// Whether the step from `a` to `b` touches the segment itself.
     pub fn crossed_by(&self, a: (f64, f64), b: (f64, f64)) -> bool {
         let step = Line::new(Coord { x: a.0, y: a.1 }, Coord { x: b.0, y: b.1 });
@@ -420,6 +447,13 @@ mod tests {
         let l = &g.lines[0];
         // Walking right along y = 0.5 on the image, the left hand points up (smaller y).
         assert_eq!(l.side((0.5, 0.4)), Some(Side::Left));
+        assert_eq!(l.in_side_on_image(), "above");
+        let mut down = Geometry::build(&[], &lines, &defaults())
+            .unwrap()
+            .lines
+            .remove(0);
+        down.in_side = Side::Right;
+        assert_eq!(down.in_side_on_image(), "below");
         assert_eq!(l.side((0.5, 0.6)), Some(Side::Right));
         assert_eq!(l.side((0.1, 0.5)), None);
         assert!(l.crossed_by((0.5, 0.4), (0.5, 0.6)));

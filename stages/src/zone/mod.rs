@@ -250,9 +250,17 @@ impl Transform for Zones {
         inv.into_result()
     }
 
-    fn build(cfg: ZoneConfig, _ctx: &BuildCtx) -> Result<Self, BuildError> {
+    fn build(cfg: ZoneConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
         let geometry = Geometry::build(&cfg.zones, &cfg.lines, &cfg.defaults())
             .map_err(|e| BuildError::new(e.to_string()))?;
+        // `in_side` is easy to get backwards: say where `in` is on the image.
+        for line in &geometry.lines {
+            ctx.note(format!(
+                "line `{}`: `in` is {} the line on the image",
+                line.id,
+                line.in_side_on_image()
+            ));
+        }
         Ok(Zones {
             geometry,
             cfg,
