@@ -448,8 +448,14 @@ fn free_port() -> u16 {
 
 #[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
 fn serve(port: u16) -> Server {
+    serve_with(port, &["--fps", "30"])
+}
+
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
+fn serve_with(port: u16, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(["serve-rtsp", "--port", &port.to_string(), "--fps", "30"])
+        .args(["serve-rtsp", "--port", &port.to_string()])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -573,6 +579,37 @@ fn rtsp_reconnects_after_the_server_dies_and_keeps_frame_order() {
         gap as f64 >= outage.as_nanos() as f64 * 0.9,
         "pts advanced {gap} ns across an outage of {outage:?}"
     );
+}
+
+/// A file that is not H.264 (vtest.avi is MS-MPEG4) is transcoded on the way out: the client
+/// gets frames, not "Unhandled error".
+#[test]
+#[cfg(feature = "rtsp-server")] // `edgeflow serve-rtsp`
+fn serve_rtsp_transcodes_a_file_that_is_not_h264() {
+    let port = free_port();
+    let avi = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/media/vtest.avi");
+    let _server = serve_with(port, &["--file", avi.to_str().unwrap()]);
+    let toml = rtsp_pipeline(port, "stall_timeout_ms = 5000");
+    let loaded = edgeflow::load_str(&edgeflow::registry(), "t.toml", &toml, ".".as_ref()).unwrap();
+    let mut p = Pipeline::build(loaded.spec, RunOptions::default()).unwrap();
+    let rx = p.subscribe("cam", 4096, QueuePolicy::Block).unwrap();
+    let h = p.start().unwrap();
+    let mut seen = Vec::new();
+    watch(&rx, &mut seen, Duration::from_secs(30), |s| {
+        frames(s).len() >= 10
+    });
+    h.stop();
+    h.wait();
+    let f = frames(&seen);
+    assert_eq!((f[0].width, f[0].height), (768, 576));
+    // A file GStreamer cannot read as video is refused at once, with the reason.
+    let out = edgeflow(
+        &["serve-rtsp", "--port", "0", "--file", &m("notvideo.mp4")],
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot serve"), "{stderr}");
 }
 
 #[test]

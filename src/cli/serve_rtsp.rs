@@ -21,7 +21,8 @@ pub struct Args {
     /// Mount path.
     #[arg(long, default_value = "/test")]
     path: String,
-    /// Serve this H.264 file (looping is up to the client) instead of a test pattern.
+    /// Serve this video file instead of a test pattern: H.264 as it is, anything else
+    /// transcoded to H.264 (looping is up to the client).
     #[arg(long)]
     file: Option<std::path::PathBuf>,
     /// Test pattern width.
@@ -35,15 +36,53 @@ pub struct Args {
     fps: u32,
 }
 
+/// The video caps a file holds, parsed but not decoded (`video/x-h264`, `video/x-msmpeg`),
+/// from a short probe pipeline.
+fn video_caps(loc: &str) -> anyhow::Result<String> {
+    let probe = gst::parse::launch(&format!(
+        "filesrc location=\"{loc}\" ! parsebin ! fakesink name=sink"
+    ))
+    .context("cannot build the probe pipeline")?;
+    let bin = probe
+        .downcast_ref::<gst::Bin>()
+        .context("the probe pipeline is not a bin")?;
+    let sink = bin.by_name("sink").context("the probe has no sink")?;
+    let _ = probe.set_state(gst::State::Paused);
+    let (state, _, _) = probe.state(gst::ClockTime::from_seconds(5));
+    let caps = sink
+        .static_pad("sink")
+        .and_then(|p| p.current_caps())
+        .and_then(|c| c.structure(0).map(|s| s.name().to_string()));
+    let _ = probe.set_state(gst::State::Null);
+    match (state, caps) {
+        (Ok(_), Some(c)) if c.starts_with("video/") => Ok(c),
+        (_, Some(c)) => bail!("the file's first stream is {c}, not video"),
+        _ => bail!("GStreamer cannot read a video stream from it"),
+    }
+}
+
 fn launch_line(args: &Args) -> anyhow::Result<String> {
     Ok(match &args.file {
         Some(f) => {
             let f =
                 std::fs::canonicalize(f).with_context(|| format!("cannot open {}", f.display()))?;
             let loc = f.display().to_string().replace('"', "\\\"");
-            format!(
-                "( filesrc location=\"{loc}\" ! parsebin ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
-            )
+            let caps = video_caps(&loc).with_context(|| format!("cannot serve {}", f.display()))?;
+            if caps == "video/x-h264" {
+                format!(
+                    "( filesrc location=\"{loc}\" ! parsebin ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
+                )
+            } else {
+                // RTSP clients here take H.264: encode anything else on the way out.
+                eprintln!(
+                    "{} is {caps}, not H.264: transcoding it with x264enc",
+                    f.display()
+                );
+                format!(
+                    "( filesrc location=\"{loc}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 \
+                     ! x264enc tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+                )
+            }
         }
         None => format!(
             "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={},height={},framerate={}/1 \
