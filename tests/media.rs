@@ -355,6 +355,12 @@ fn images_glob_skips_unreadable_files() {
     assert_eq!(f.len(), 3);
     assert_eq!((f[0].width, f[0].height), (64, 48));
     assert_eq!(f[1].meta.pts_ns, 500_000_000);
+    // Each frame names its file, and events carry it as `file`.
+    assert!(
+        f[0].meta.file.as_deref().is_some_and(|p| p.ends_with("/a.jpg")),
+        "{:?}",
+        f[0].meta.file
+    );
     assert_eq!(report.metrics.stage("cam").unwrap().errors, 1);
     let none = format!(
         "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\npattern = \"{}/*.gif\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\n",

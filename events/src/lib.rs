@@ -45,6 +45,9 @@ pub struct Event {
     pub pts_ns: u64,
     /// Wall-clock time of that frame, RFC 3339 UTC.
     pub timestamp: String,
+    /// The file the frame came from, for sources that read several (`images`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// `kind` and the fields of that kind.
     #[serde(flatten)]
     pub body: Body,
@@ -63,6 +66,8 @@ pub struct Origin<'a> {
     pub pts_ns: u64,
     /// Wall-clock time, RFC 3339.
     pub timestamp: &'a str,
+    /// The file the frame came from, if a source names one.
+    pub file: Option<&'a str>,
 }
 
 impl Event {
@@ -90,6 +95,7 @@ impl Event {
             seq: origin.seq,
             pts_ns: origin.pts_ns,
             timestamp: origin.timestamp.to_string(),
+            file: origin.file.map(String::from),
             body,
         }
     }

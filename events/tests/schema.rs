@@ -35,6 +35,7 @@ fn origin() -> Origin<'static> {
         seq: 7,
         pts_ns: 700,
         timestamp: "2026-12-01T00:00:00.000Z",
+        file: None,
     }
 }
 
@@ -150,6 +151,30 @@ fn every_kind_round_trips_through_json() {
         !schema.contains("unknown"),
         "the reader's fallback is not a kind"
     );
+}
+
+#[test]
+fn a_frame_from_a_file_names_it() {
+    let from_file = Origin {
+        file: Some("shots/a.jpg"),
+        ..origin()
+    };
+    let e = Event::new(
+        from_file,
+        Body::Occupancy(Occupancy {
+            occupancy: BTreeMap::new(),
+        }),
+        "occupancy",
+        None,
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+    assert_eq!(v["file"], "shots/a.jpg");
+    let back: Event = serde_json::from_slice(&e.to_json()).unwrap();
+    assert_eq!(back.file.as_deref(), Some("shots/a.jpg"));
+    let plain = Event::new(origin(), e.body.clone(), "occupancy", None, None);
+    let v: serde_json::Value = serde_json::from_slice(&plain.to_json()).unwrap();
+    assert!(v.get("file").is_none(), "left out when no file: {v}");
 }
 
 #[test]

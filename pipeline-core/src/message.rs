@@ -25,6 +25,9 @@ pub struct Meta {
     pub timestamp: SystemTime,
     /// Monotonic time at which the frame entered the pipeline (end-to-end latency).
     pub captured_at: Instant,
+    /// The file the frame came from, for sources that read several (`images`): events carry
+    /// it as `file`.
+    pub file: Option<Arc<str>>,
 }
 
 impl Meta {
@@ -36,6 +39,7 @@ impl Meta {
             pts_ns,
             timestamp: SystemTime::now(),
             captured_at: Instant::now(),
+            file: None,
         }
     }
 

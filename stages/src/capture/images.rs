@@ -205,7 +205,8 @@ impl Source for ImagesSource {
         self.next_file += 1;
         // One unreadable image is skipped and counted; the rest go on.
         let sample = self.decode(&path).map_err(StageError::transient)?;
-        let meta = Meta::now(self.stream.clone(), self.seq, pts_ns);
+        let mut meta = Meta::now(self.stream.clone(), self.seq, pts_ns);
+        meta.file = Some(path.display().to_string().into());
         self.seq += 1;
         media::sample_to_frame(&sample, meta, self.cfg.format.pixel_format())
             .map(SourceEvent::Item)

@@ -16,6 +16,7 @@ fn origin<'a>(device: &'a str, meta: &'a Meta, timestamp: &'a str) -> Origin<'a>
         seq: meta.seq,
         pts_ns: meta.pts_ns,
         timestamp,
+        file: meta.file.as_deref(),
     }
 }
 

@@ -743,6 +743,7 @@ mod tests {
                 seq: 1,
                 pts_ns: 2,
                 timestamp: "t",
+                file: None,
             },
             edgeflow_events::Body::Occupancy(edgeflow_events::Occupancy {
                 occupancy: [("z".to_string(), 1)].into(),
