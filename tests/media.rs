@@ -222,6 +222,9 @@ fn missing_file_unsupported_codec_and_not_a_video_are_clear_errors() {
         &[
             "no such video file: /nonexistent/cam.mp4",
             "help: check `path`",
+            // The build error points at its line, as load errors do.
+            "missing.toml:4:8",
+            "path = \"/nonexistent/cam.mp4\"",
         ],
     );
     // Hide the H.264 decoder, as on a machine without gstreamer1.0-libav.
@@ -357,7 +360,10 @@ fn images_glob_skips_unreadable_files() {
     assert_eq!(f[1].meta.pts_ns, 500_000_000);
     // Each frame names its file, and events carry it as `file`.
     assert!(
-        f[0].meta.file.as_deref().is_some_and(|p| p.ends_with("/a.jpg")),
+        f[0].meta
+            .file
+            .as_deref()
+            .is_some_and(|p| p.ends_with("/a.jpg")),
         "{:?}",
         f[0].meta.file
     );

@@ -55,6 +55,9 @@ pub struct BuildError {
     pub message: String,
     /// What to do about it, if known.
     pub help: Option<String>,
+    /// The config field it is about (`path`, `broker`, `tls.ca_file`), so `validate --deep`
+    /// points at its line.
+    pub field: Option<String>,
     /// The underlying error.
     #[source]
     pub source: Option<BoxError>,
@@ -66,8 +69,15 @@ impl BuildError {
         BuildError {
             message: message.into(),
             help: None,
+            field: None,
             source: None,
         }
+    }
+
+    /// Name the config field the error is about (`validate --deep` shows its line).
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     /// Attach a help line.

@@ -36,13 +36,35 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
                 println!("{}: stage `{stage}`: {note}", file.display());
             }
             if !report.failures.is_empty() {
+                let source = std::fs::read_to_string(file).unwrap_or_default();
+                let mut located = edgeflow::Diagnostics::new(file.display().to_string(), &source);
                 for f in &report.failures {
+                    // A build error that names its field points at the line, as load errors do.
+                    if let edgeflow::RuntimeError::Build { stage, error } = f
+                        && let Some(span) = error
+                            .field
+                            .as_deref()
+                            .and_then(|field| edgeflow::config::field_span(&source, stage, field))
+                    {
+                        located.push(
+                            edgeflow::Diagnostic::error(
+                                format!("cannot build stage `{stage}`: {}", error.message),
+                                Some(span),
+                            )
+                            .label(error.message.clone())
+                            .maybe_help(error.help.clone()),
+                        );
+                        continue;
+                    }
                     eprintln!("error: {}: {f}", file.display());
                     if let edgeflow::RuntimeError::Build { error, .. } = f
                         && let Some(help) = &error.help
                     {
                         eprintln!("  = help: {help}");
                     }
+                }
+                if located.error_count() > 0 {
+                    located.eprint();
                 }
                 ok = false;
                 continue;

@@ -202,6 +202,13 @@ pub fn load_file(registry: &Registry, path: &Path) -> Result<Loaded, LoadError> 
     load_str(registry, &path.display().to_string(), &source, &base_dir).map_err(LoadError::Invalid)
 }
 
+/// Where `field` (a dotted path, `tls.ca_file`) of stage `stage` is in a pipeline file's text:
+/// to point an error found after loading (a failed build) at its line.
+pub fn field_span(source: &str, stage: &str, field: &str) -> Option<Range<usize>> {
+    let root = DeTable::parse(source).ok()?.into_inner();
+    spans::span_of_path(&root, &format!("stages.{stage}.{field}"))
+}
+
 /// A file that is not UTF-8: where the first bad byte is, shown in the text read so far.
 fn not_utf8(path: &Path, e: std::string::FromUtf8Error) -> Diagnostics {
     let at = e.utf8_error().valid_up_to();

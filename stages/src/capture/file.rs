@@ -184,7 +184,7 @@ impl Source for FileSource {
             return Err(BuildError::new(format!("no such video file: {}", path.display())).with_help(format!(
                 "check `path`; relative paths are relative to the directory edgeflow runs in ({})",
                 std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
-            )));
+            )).at("path"));
         }
         let abs = std::fs::canonicalize(&path)
             .map_err(|e| BuildError::new(format!("cannot open {}: {e}", path.display())))?;

@@ -321,7 +321,8 @@ impl Source for RtspSource {
                 Some(_) => ctx.note(format!("RTSP server {host}:{port} is reachable")),
                 None => {
                     return Err(BuildError::new(format!("cannot reach the RTSP server at {host}:{port}"))
-                        .with_help("check the URI and that the camera is on; at run time edgeflow keeps retrying with backoff and reports `reconnecting`"));
+                        .with_help("check the URI and that the camera is on; at run time edgeflow keeps retrying with backoff and reports `reconnecting`")
+                        .at("uri"));
                 }
             }
         }

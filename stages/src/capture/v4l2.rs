@@ -113,7 +113,8 @@ impl Source for V4l2Source {
     fn build(cfg: V4l2Config, ctx: &BuildCtx) -> Result<Self, BuildError> {
         if !Path::new(&cfg.device).exists() {
             return Err(BuildError::new(format!("no camera at {}", cfg.device))
-                .with_help("list cameras with `v4l2-ctl --list-devices` (package v4l-utils) and set `device`"));
+                .with_help("list cameras with `v4l2-ctl --list-devices` (package v4l-utils) and set `device`")
+                .at("device"));
         }
         media::init()?;
         let src = gst::ElementFactory::make("v4l2src")

@@ -94,7 +94,8 @@ impl<B: DetectBackend> Transform for Detect<B> {
                 let path = PathBuf::from(m);
                 if !path.is_file() {
                     return Err(BuildError::new(format!("no such model file: {}", path.display()))
-                        .with_help("run scripts/setup.sh (it fetches and converts the models into assets/models/), or fix `model`"));
+                        .with_help("run scripts/setup.sh (it fetches and converts the models into assets/models/), or fix `model`")
+                        .at("model"));
                 }
                 Some(path)
             }
@@ -110,7 +111,14 @@ impl<B: DetectBackend> Transform for Detect<B> {
             filters: cfg.filters::<B>(),
         };
         Ok(Detect {
-            model: ModelDetect::new(backend, (B::NAME, B::RUNTIME), options, ctx)?,
+            model: ModelDetect::new(backend, (B::NAME, B::RUNTIME), options, ctx).map_err(|e| {
+                let field = if e.message.contains("`batch") {
+                    "batch"
+                } else {
+                    "family"
+                };
+                e.at(field)
+            })?,
             backend: PhantomData,
         })
     }

@@ -98,7 +98,8 @@ fn class_filter<L: AsRef<str>>(
                 .map(AsRef::as_ref)
                 .collect::<Vec<&str>>()
                 .join(", ")
-        )));
+        ))
+        .at("classes"));
     }
     Ok(labels
         .iter()
@@ -125,11 +126,11 @@ impl ModelDetect {
             (None, Some(l), _) => l.to_vec(),
             (None, None, Some(Family::Blazeface)) => vec!["face".to_string()],
             (None, None, _) => {
-                return Err(
-                    BuildError::new(format!("{what} carries no labels")).with_help(
+                return Err(BuildError::new(format!("{what} carries no labels"))
+                    .with_help(
                         "add `labels = \"...\"`: a file with one label per line, in class order",
-                    ),
-                );
+                    )
+                    .at("backend"));
             }
         };
         let keep = class_filter(&labels, o.filters.classes.as_deref())?;
@@ -148,6 +149,7 @@ impl ModelDetect {
                 m.expected, m.found
             ))
             .with_help(help)
+            .at(if o.family.is_some() { "family" } else { "backend" })
         })?;
         let fixed_batch = inputs
             .first()
@@ -158,14 +160,16 @@ impl ModelDetect {
                 o.batch,
                 fixed_batch.unwrap_or(1)
             ))
-            .with_help("set `batch = 1`, or export the model with a dynamic first dimension (scripts/darknet2onnx.py --dynamic-batch)"));
+            .with_help("set `batch = 1`, or export the model with a dynamic first dimension (scripts/darknet2onnx.py --dynamic-batch)")
+            .at("batch"));
         }
         if o.batch > 1 && contract.input.size.is_none() {
             return Err(BuildError::new(format!(
                 "`batch = {}`: {what} takes frames at their own size, which do not stack into one tensor",
                 o.batch
             ))
-            .with_help("set `batch = 1`"));
+            .with_help("set `batch = 1`")
+            .at("batch"));
         }
         let decoded = if contract.decoder == Decoder::Decoded {
             ", decoded by the backend"

@@ -115,10 +115,15 @@ impl DetectBackend for Ort {
                 OptLevel::All => Optimization::All,
             },
         };
+        let explicit = table.library.is_some();
         let backend = OrtBackend::load(model, &options).map_err(|e| match e {
-            BackendError::Runtime { message, help } => BuildError::new(message).with_help(help),
+            BackendError::Runtime { message, help } => {
+                let e = BuildError::new(message).with_help(help);
+                if explicit { e.at("ort.library") } else { e }
+            }
             other => BuildError::new(other.to_string())
-                .with_help("check that `model` is an ONNX file (YOLO models from Darknet: scripts/darknet2onnx.py)"),
+                .with_help("check that `model` is an ONNX file (YOLO models from Darknet: scripts/darknet2onnx.py)")
+                .at("model"),
         })?;
         Ok(Box::new(backend))
     }

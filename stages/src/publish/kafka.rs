@@ -409,9 +409,11 @@ fn check_session(producer: &BaseProducer<Reports>, cfg: &KafkaConfig) -> Result<
             if let Some(r) = &reason {
                 msg.push_str(&format!(" ({r})"));
             }
-            Err(BuildError::new(msg).with_help(why.unwrap_or(
-                "check `brokers`; at run time events wait in the spool until Kafka is back",
-            )))
+            Err(BuildError::new(msg)
+                .with_help(why.unwrap_or(
+                    "check `brokers`; at run time events wait in the spool until Kafka is back",
+                ))
+                .at("brokers"))
         }
     }
 }

@@ -254,12 +254,14 @@ impl Sink for MqttSink {
                     .with_help(format!(
                         "check the host in `broker` (DNS, /etc/hosts); {later}"
                     ))
+                    .at("broker")
                 })?;
             if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
                 return Err(BuildError::new(format!(
                     "cannot reach the MQTT broker at {host}:{port} ({addr}): {e}"
                 ))
-                .with_help(format!("check `broker` and that the broker runs; {later}")));
+                .with_help(format!("check `broker` and that the broker runs; {later}"))
+                .at("broker"));
             }
             check_session(&opts)?;
             ctx.note(format!(

@@ -292,9 +292,11 @@ fn check_endpoint(cfg: &WebhookConfig) -> Result<(), BuildError> {
         endpoint(&cfg.url).ok_or_else(|| BuildError::new(format!("`{}` has no host", cfg.url)))?;
     let timeout = Duration::from_millis(cfg.timeout_ms.min(5000));
     let unreachable = |e: String| {
-        BuildError::new(format!("cannot reach {host}:{port} for `{}`: {e}", cfg.url)).with_help(
-            "check `url`; at run time events wait in the spool until the endpoint answers",
-        )
+        BuildError::new(format!("cannot reach {host}:{port} for `{}`: {e}", cfg.url))
+            .with_help(
+                "check `url`; at run time events wait in the spool until the endpoint answers",
+            )
+            .at("url")
     };
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .map_err(|e| unreachable(e.to_string()))?
