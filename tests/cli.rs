@@ -425,6 +425,30 @@ fn the_summary_counts_spool_drops_and_what_is_left() {
     );
 }
 
+/// Without a terminal, the periodic progress line shows each spool's backlog while it runs.
+#[cfg(feature = "mqtt")]
+#[test]
+fn the_progress_line_shows_the_spool_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    // 11 s of frames: the progress line comes every 10 s.
+    let p = unreachable_mqtt(
+        dir.path(),
+        "count = 110\nfps = 10.0\nrealtime = true",
+        "drain_timeout_s = 0.2",
+    );
+    let out = edgeflow(&["-v", "run", p.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("running;"))
+        .unwrap_or_else(|| panic!("a progress line: {stderr}"));
+    assert!(
+        line.contains("out: ") && line.contains(" pending, 0 dropped"),
+        "{line}"
+    );
+}
+
 /// A second signal while the sinks drain quits at once, with the shell's code for it.
 #[cfg(feature = "mqtt")]
 #[test]
