@@ -284,6 +284,9 @@ fn geometry_can_be_replaced_while_running() {
         anchor: None,
         classes: None,
         dwell_s: None,
+        dwell_repeat_s: None,
+        min_score: None,
+        min_box: None,
         min_frames: None,
     }];
     assert!(
@@ -296,6 +299,9 @@ fn geometry_can_be_replaced_while_running() {
         anchor: None,
         classes: None,
         dwell_s: None,
+        dwell_repeat_s: None,
+        min_score: None,
+        min_box: None,
         min_frames: None,
     }];
     z.replace(right, vec![]).unwrap();
@@ -309,4 +315,74 @@ fn geometry_can_be_replaced_while_running() {
         .map(|e| e.zone_id.to_string())
         .collect();
     assert_eq!(ev, ["right"]);
+}
+
+#[test]
+fn a_loitering_track_repeats_its_dwell() {
+    let zone = r#"min_frames = 1
+zones = [{ id = "z", polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]], dwell_s = 2.0, dwell_repeat_s = 3.0 }]"#;
+    // 9.9 s inside at 10 fps: dwell at 2 s, 5 s and 8 s, then the exit.
+    let mut f: Vec<Frame> = (0..100).map(|_| vec![(1, (0.3, 0.5), "person")]).collect();
+    f.push(vec![(1, (0.8, 0.5), "person")]);
+    let ev = events(zone, &f, 10.0);
+    let dwells: Vec<f64> = ev
+        .iter()
+        .filter(|e| e.1 == Dwell)
+        .filter_map(|e| e.4)
+        .collect();
+    assert_eq!(dwells.len(), 3, "{ev:?}");
+    for (got, want) in dwells.iter().zip([2.0, 5.0, 8.0]) {
+        assert!((got - want).abs() < 1e-6, "{dwells:?}");
+    }
+    assert_eq!(ev.last().map(|e| e.1), Some(Exit));
+}
+
+#[test]
+fn per_zone_score_and_box_filters() {
+    // The test tracks score 0.9 with boxes of 0.02 × 0.04 (0.0008 of the frame).
+    let f: Vec<Frame> = (0..10).map(|_| vec![(1, (0.3, 0.5), "person")]).collect();
+    let with = |extra: &str| {
+        let cfg = format!(
+            "min_frames = 1\nzones = [{{ id = \"z\", polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]{extra} }}]"
+        );
+        events(&cfg, &f, 10.0).len()
+    };
+    assert_eq!(with(""), 1, "the track enters");
+    assert_eq!(with(", min_score = 0.95"), 0, "too weak");
+    assert_eq!(with(", min_box = 0.001"), 0, "too small");
+    assert_eq!(with(", min_score = 0.5, min_box = 0.0005"), 1);
+    // Lines filter the same way.
+    let cross = walk(1, 0.1, 0.9, 0.5, 20);
+    let line = |extra: &str| {
+        let cfg = format!(
+            "min_frames = 1\nlines = [{{ id = \"gate\", from = [0.5, 0.1], to = [0.5, 0.9]{extra} }}]"
+        );
+        events(&cfg, &cross, 10.0).len()
+    };
+    assert_eq!(line(""), 1);
+    assert_eq!(line(", min_score = 0.95"), 0);
+}
+
+#[test]
+fn filter_and_repeat_values_are_checked() {
+    use edgeflow_core::Transform;
+    let cfg: ZoneConfig = config_from_toml(
+        r#"zones = [{ id = "z", polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0]], dwell_repeat_s = 5.0, min_score = 2.0, min_box = -1.0 }]"#,
+    )
+    .unwrap();
+    let err = Zones::validate(&cfg).unwrap_err();
+    let fields: Vec<&str> = err
+        .problems
+        .iter()
+        .filter_map(|p| p.field.as_deref())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "zones.0.dwell_repeat_s",
+            "zones.0.min_score",
+            "zones.0.min_box"
+        ],
+        "{err}"
+    );
 }

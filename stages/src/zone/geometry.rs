@@ -5,7 +5,7 @@ use geo::line_intersection::line_intersection;
 use geo::{Contains, Coord, Line, LineString, Point, Polygon, Validation};
 use serde::Deserialize;
 
-use edgeflow_core::{BBox, Invalid};
+use edgeflow_core::{BBox, Detection, Invalid};
 
 /// Which point of a box counts.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -72,6 +72,16 @@ pub struct ZoneSpec {
     /// Report `dwell` once a track has been inside this long.
     #[serde(default)]
     pub dwell_s: Option<f64>,
+    /// After the first `dwell`, report another every this many seconds while the track
+    /// stays (loitering); default: once.
+    #[serde(default)]
+    pub dwell_repeat_s: Option<f64>,
+    /// Count only detections scoring at least this.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// Count only boxes covering at least this fraction of the frame (width × height).
+    #[serde(default)]
+    pub min_box: Option<f64>,
     /// Frames inside before `enter` and outside before `exit` (default: the stage's).
     #[serde(default)]
     pub min_frames: Option<u32>,
@@ -96,6 +106,12 @@ pub struct LineSpec {
     /// Count only these labels.
     #[serde(default)]
     pub classes: Option<Vec<String>>,
+    /// Count only detections scoring at least this.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// Count only boxes covering at least this fraction of the frame (width × height).
+    #[serde(default)]
+    pub min_box: Option<f64>,
     /// Frames on the new side before a crossing counts (default: the stage's).
     #[serde(default)]
     pub min_frames: Option<u32>,
@@ -109,12 +125,54 @@ pub struct Zone {
     polygon: Polygon<f64>,
     /// Anchor.
     pub anchor: Anchor,
-    /// Label filter.
-    pub classes: Option<Vec<String>>,
+    /// Which detections count.
+    pub admit: Admit,
     /// Dwell threshold.
     pub dwell_s: Option<f64>,
+    /// Repeat the dwell event this often while the track stays.
+    pub dwell_repeat_s: Option<f64>,
     /// Hysteresis frames.
     pub min_frames: u32,
+}
+
+/// Which detections a zone or line counts: labels, score, box size.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Admit {
+    /// Only these labels (`None`: all).
+    pub classes: Option<Vec<String>>,
+    /// At least this score.
+    pub min_score: f32,
+    /// At least this fraction of the frame.
+    pub min_box: f64,
+}
+
+impl Admit {
+    /// Whether `d` counts here.
+    pub fn admits(&self, d: &Detection) -> bool {
+        self.classes
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|x| **x == *d.label))
+            && d.score >= self.min_score
+            && f64::from(d.bbox.width) * f64::from(d.bbox.height) >= self.min_box
+    }
+}
+
+/// `min_score` and `min_box` of zone or line `at` (`zones.0`): fractions.
+fn check_admit(inv: &mut Invalid, at: &str, min_score: Option<f32>, min_box: Option<f64>) {
+    if min_score.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+        inv.field(
+            &format!("{at}.min_score"),
+            "not in 0..1",
+            Some("a detection score, e.g. `min_score = 0.5`".into()),
+        );
+    }
+    if min_box.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+        inv.field(
+            &format!("{at}.min_box"),
+            "not in 0..1",
+            Some("a fraction of the frame's area, e.g. `min_box = 0.01`".into()),
+        );
+    }
 }
 
 impl Zone {
@@ -134,8 +192,8 @@ pub struct CountLine {
     pub in_side: Side,
     /// Anchor.
     pub anchor: Anchor,
-    /// Label filter.
-    pub classes: Option<Vec<String>>,
+    /// Which detections count.
+    pub admit: Admit,
     /// Hysteresis frames.
     pub min_frames: u32,
 }
@@ -290,12 +348,35 @@ impl Geometry {
                     None,
                 );
             }
+            match (z.dwell_repeat_s, z.dwell_s) {
+                (Some(r), _) if !(r.is_finite() && r > 0.0) => {
+                    inv.field(
+                        &format!("zones.{i}.dwell_repeat_s"),
+                        "must be a positive number of seconds",
+                        None,
+                    );
+                }
+                (Some(_), None) => {
+                    inv.field(
+                        &format!("zones.{i}.dwell_repeat_s"),
+                        "repeats a dwell event, but the zone has no `dwell_s`",
+                        Some("add `dwell_s` (the first dwell event), e.g. `dwell_s = 30.0`".into()),
+                    );
+                }
+                _ => {}
+            }
+            check_admit(&mut inv, &format!("zones.{i}"), z.min_score, z.min_box);
             g.zones.push(Zone {
                 id: z.id.as_str().into(),
                 polygon,
                 anchor: z.anchor.unwrap_or(d.anchor),
-                classes: z.classes.clone().or_else(|| d.classes.clone()),
+                admit: Admit {
+                    classes: z.classes.clone().or_else(|| d.classes.clone()),
+                    min_score: z.min_score.unwrap_or(0.0),
+                    min_box: z.min_box.unwrap_or(0.0),
+                },
                 dwell_s: z.dwell_s,
+                dwell_repeat_s: z.dwell_repeat_s,
                 min_frames: z.min_frames.unwrap_or(d.min_frames).max(1),
             });
         }
@@ -318,6 +399,7 @@ impl Geometry {
                 );
                 continue;
             }
+            check_admit(&mut inv, &format!("lines.{i}"), l.min_score, l.min_box);
             g.lines.push(CountLine {
                 id: l.id.as_str().into(),
                 line: Line::new(
@@ -332,7 +414,11 @@ impl Geometry {
                 ),
                 in_side: l.in_side,
                 anchor: l.anchor.unwrap_or(d.anchor),
-                classes: l.classes.clone().or_else(|| d.classes.clone()),
+                admit: Admit {
+                    classes: l.classes.clone().or_else(|| d.classes.clone()),
+                    min_score: l.min_score.unwrap_or(0.0),
+                    min_box: l.min_box.unwrap_or(0.0),
+                },
                 min_frames: l.min_frames.unwrap_or(d.min_frames).max(1),
             });
         }
@@ -360,6 +446,9 @@ mod tests {
             anchor: None,
             classes: None,
             dwell_s: None,
+            dwell_repeat_s: None,
+            min_score: None,
+            min_box: None,
             min_frames: None,
         }
     }
@@ -379,6 +468,8 @@ mod tests {
             in_side: Side::Left,
             anchor: None,
             classes: None,
+            min_score: None,
+            min_box: None,
             min_frames: None,
         }];
         let err = Geometry::build(&zones, &lines, &defaults()).unwrap_err();
@@ -441,6 +532,8 @@ mod tests {
             in_side: Side::Left,
             anchor: None,
             classes: None,
+            min_score: None,
+            min_box: None,
             min_frames: None,
         }];
         let g = Geometry::build(&[], &lines, &defaults()).unwrap();

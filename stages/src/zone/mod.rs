@@ -115,7 +115,8 @@ struct InZone {
     streak: u32,
     streak_start_ns: u64,
     entered_ns: u64,
-    dwell_reported: bool,
+    /// Dwell events reported since the track entered.
+    dwells: u32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -148,12 +149,6 @@ pub struct Zones {
     geometry: Geometry,
     cfg: ZoneConfig,
     streams: HashMap<Arc<str>, PerStream>,
-}
-
-fn allowed(classes: &Option<Vec<String>>, label: &str) -> bool {
-    classes
-        .as_ref()
-        .is_none_or(|c| c.iter().any(|x| x == label))
 }
 
 impl Zones {
@@ -313,7 +308,7 @@ impl Transform for Zones {
             });
             memo.last_seen_ns = now;
             for (z, zone) in g.zones.iter().enumerate() {
-                if !allowed(&zone.classes, label) {
+                if !zone.admit.admits(&tr.detection) {
                     continue;
                 }
                 let inside = zone.contains(zone.anchor.of(&tr.detection.bbox));
@@ -328,7 +323,7 @@ impl Transform for Zones {
                         s.streak = 0;
                         if inside {
                             s.entered_ns = s.streak_start_ns;
-                            s.dwell_reported = false;
+                            s.dwells = 0;
                             events.push(Zones::event(
                                 &zone.id,
                                 ZoneEventKind::Enter,
@@ -346,13 +341,18 @@ impl Transform for Zones {
                 } else {
                     s.streak = 0;
                 }
+                // The first dwell at `dwell_s`, then one every `dwell_repeat_s` (loitering).
+                let due = match (zone.dwell_s, zone.dwell_repeat_s, s.dwells) {
+                    (Some(limit), _, 0) => Some(limit),
+                    (Some(limit), Some(every), n) => Some(limit + f64::from(n) * every),
+                    _ => None,
+                };
                 if s.inside
-                    && !s.dwell_reported
-                    && let Some(limit) = zone.dwell_s
+                    && let Some(due) = due
                 {
                     let spent = now.saturating_sub(s.entered_ns) as f64 / 1e9;
-                    if spent >= limit {
-                        s.dwell_reported = true;
+                    if spent >= due {
+                        s.dwells += 1;
                         let mut e =
                             Zones::event(&zone.id, ZoneEventKind::Dwell, tr.track_id, label);
                         e.dwell_s = Some(spent);
@@ -361,7 +361,7 @@ impl Transform for Zones {
                 }
             }
             for (l, line) in g.lines.iter().enumerate() {
-                if !allowed(&line.classes, label) {
+                if !line.admit.admits(&tr.detection) {
                     continue;
                 }
                 let p = line.anchor.of(&tr.detection.bbox);
