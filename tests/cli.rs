@@ -385,6 +385,15 @@ fn unreachable_mqtt(dir: &Path, capture: &str, spool: &str) -> PathBuf {
     )
 }
 
+/// `edgeflow args...` must succeed; returns what it said on stderr.
+#[cfg(feature = "mqtt")]
+fn run_ok(args: &[&str]) -> String {
+    let out = edgeflow(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
 /// Events the spool dropped when full are in the summary's total, and every event is either
 /// delivered, left in the spool or dropped, exactly.
 #[cfg(feature = "mqtt")]
@@ -396,9 +405,7 @@ fn the_summary_counts_spool_drops_and_what_is_left() {
         "count = 200",
         "max_bytes = 16384, drain_timeout_s = 1.0",
     );
-    let out = edgeflow(&["run", p.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run_ok(&["run", p.to_str().unwrap()]);
     let line = stderr
         .lines()
         .find(|l| l.contains("sink `out`:"))
@@ -436,9 +443,7 @@ fn the_progress_line_shows_the_spool_backlog() {
         "count = 110\nfps = 10.0\nrealtime = true",
         "drain_timeout_s = 0.2",
     );
-    let out = edgeflow(&["-v", "run", p.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run_ok(&["-v", "run", p.to_str().unwrap()]);
     let line = stderr
         .lines()
         .find(|l| l.contains("running;"))

@@ -625,15 +625,20 @@ mod tests {
         assert_eq!(s.len(), 3);
     }
 
+    /// A spool of 2000 bytes in segments of 500: 20 records of 100 bytes, 5 per segment.
+    fn small_spool(dir: &Path) -> Spool {
+        Spool::open(SpoolOptions {
+            max_bytes: 2_000,
+            segment_bytes: 500,
+            ..SpoolOptions::new(dir)
+        })
+        .unwrap()
+    }
+
     #[test]
     fn when_full_the_oldest_are_dropped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SpoolOptions {
-            max_bytes: 2_000,
-            segment_bytes: 500,
-            ..SpoolOptions::new(dir.path())
-        };
-        let s = Spool::open(opts).unwrap();
+        let s = small_spool(dir.path());
         let payload = [7u8; 76]; // 100 bytes a record with the header
         for _ in 0..100 {
             s.append(&payload).unwrap();
@@ -662,12 +667,7 @@ mod tests {
     #[test]
     fn dropped_entries_delivered_after_all_are_not_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SpoolOptions {
-            max_bytes: 2_000,
-            segment_bytes: 500,
-            ..SpoolOptions::new(dir.path())
-        };
-        let s = Spool::open(opts).unwrap();
+        let s = small_spool(dir.path());
         let payload = [7u8; 76];
         for _ in 0..10 {
             s.append(&payload).unwrap();
