@@ -551,3 +551,84 @@ fn eval_mot_prints_the_table_and_json() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nope.txt: No such file"));
 }
+
+/// Zone and line events carry running totals; the summary prints them per stream; a second
+/// run on the same state folder goes on counting (default file beside the spools).
+#[test]
+fn running_totals_are_in_the_events_and_the_summary_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 160\nheight = 120\ncount = 300\nobjects = 3\n\n\
+         [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\n\
+         [stages.trk]\ntype = \"track\"\ninputs = [\"det\"]\n\n\
+         [stages.count]\ntype = \"zone\"\ninputs = [\"trk\"]\n\
+         lines = [{ id = \"mid\", from = [0.5, 0.0], to = [0.5, 1.0] }]\n\
+         zones = [{ id = \"left\", polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]] }]\n\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"count\"]\nsink = \"jsonl\"\npath = \"events.jsonl\"\n",
+    );
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["run", p.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("zone `count`, stream `cam`"))
+            .unwrap_or_else(|| panic!("a totals line: {stderr}"))
+            .to_string();
+        let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+        let crossings: Vec<serde_json::Value> = events
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["event_type"] == "line_cross")
+            .collect();
+        (line, crossings)
+    };
+    let (first, crossings) = run();
+    assert!(!crossings.is_empty(), "the rectangles cross the middle");
+    // Totals never go backwards, and the last ones are in the summary.
+    let sum = |v: &serde_json::Value| {
+        v["totals"]["in"].as_u64().unwrap() + v["totals"]["out"].as_u64().unwrap()
+    };
+    for w in crossings.windows(2) {
+        assert_eq!(sum(&w[1]), sum(&w[0]) + 1, "{} then {}", w[0], w[1]);
+    }
+    let last = crossings.last().unwrap();
+    assert!(
+        last["totals_since"].as_str().unwrap().ends_with('Z'),
+        "{last}"
+    );
+    assert!(
+        first.contains(&format!(
+            "line `mid` {} in, {} out",
+            last["totals"]["in"], last["totals"]["out"]
+        )),
+        "{first} vs {last}"
+    );
+    assert!(
+        first.contains("zone `left` ") && first.contains(" inside"),
+        "{first}"
+    );
+    assert!(
+        dir.path()
+            .join(".edgeflow/state/p/count/totals.json")
+            .is_file()
+    );
+
+    std::fs::remove_file(dir.path().join("events.jsonl")).unwrap();
+    let (_, again) = run();
+    assert_eq!(
+        sum(&again[0]),
+        sum(last) + 1,
+        "the second run goes on from the first: {} after {}",
+        again[0],
+        last
+    );
+    assert_eq!(again[0]["totals_since"], last["totals_since"]);
+}

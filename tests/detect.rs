@@ -172,6 +172,10 @@ fn blazeface_back_256_matches_the_reference_with_keypoints() {
     };
     h.wait();
     assert!(!d.detections.is_empty());
+    assert!(
+        d.face_model,
+        "a face model says so: events carry `faces` even when empty"
+    );
     for f in &d.detections {
         assert_eq!(f.keypoints.len(), 6);
         assert!(

@@ -24,6 +24,7 @@ fn tiny(stream: &Arc<str>, seq: u64) -> Detections {
         frame_height: 1,
         detections: Vec::new(),
         skipped: false,
+        face_model: false,
     }
 }
 

@@ -32,6 +32,7 @@ fn message(seq: u64) -> edgeflow_core::Message {
         frame_height: 1080,
         detections: vec![d; 3],
         skipped: false,
+        face_model: false,
     }
     .into_message()
 }

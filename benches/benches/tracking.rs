@@ -37,6 +37,7 @@ fn frame(n: usize, seq: u64) -> Detections {
         frame_height: 1080,
         detections,
         skipped: false,
+        face_model: false,
     }
 }
 
@@ -95,6 +96,7 @@ fn zones(c: &mut Criterion) {
                         }
                     })
                     .collect(),
+                face_model: false,
             }
         })
         .collect();

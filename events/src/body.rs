@@ -91,9 +91,10 @@ pub struct FrameSummary {
     pub frame_height: u32,
     /// Every box that is not a face.
     pub detections: Vec<BoxItem>,
-    /// Boxes of face models (`face`), with keypoints.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub faces: Vec<BoxItem>,
+    /// Boxes of face models (`face`), with keypoints: present (possibly empty) whenever the
+    /// detector finds faces, left out when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faces: Option<Vec<BoxItem>>,
     /// The frame was not analysed (`every_nth_frame`): no boxes, not "nothing there".
     #[serde(default, skip_serializing_if = "is_false")]
     pub skipped: bool,
@@ -186,6 +187,44 @@ pub struct ZoneEvent {
     /// For exits and dwells: seconds inside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dwell_s: Option<f64>,
+    /// The zone's or line's running totals after this event (never lower than in an earlier
+    /// event of the same zone or line and stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
+    /// When the totals started counting, RFC 3339 UTC (kept across restarts and reconfigures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals_since: Option<String>,
+}
+
+/// Running totals of a zone or a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Totals {
+    /// A counting line.
+    Line(LineTotals),
+    /// A zone.
+    Zone(ZoneTotals),
+}
+
+/// Crossings of a line so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LineTotals {
+    /// Crossings towards the line's `in_side`.
+    #[serde(rename = "in")]
+    pub inward: u64,
+    /// Crossings the other way.
+    pub out: u64,
+}
+
+/// Entries and exits of a zone so far, and the tracks inside now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ZoneTotals {
+    /// `enter` events so far.
+    pub entries: u64,
+    /// `exit` events so far.
+    pub exits: u64,
+    /// Tracks inside after this frame.
+    pub occupancy: u64,
 }
 
 /// `kind = "occupancy"`.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use edgeflow_events::{
-    Body, BoxItem, Event, FrameInfo, FrameSummary, Occupancy, Origin, PacketInfo, StreamState,
-    StreamStatus, Summary, ZoneEvent, ZoneEventType, schema,
+    Body, BoxItem, Event, FrameInfo, FrameSummary, LineTotals, Occupancy, Origin, PacketInfo,
+    StreamState, StreamStatus, Summary, Totals, ZoneEvent, ZoneEventType, ZoneTotals, schema,
 };
 
 fn schema_file() -> PathBuf {
@@ -58,7 +58,7 @@ fn every_kind() -> Vec<Body> {
         frame_width: 640,
         frame_height: 480,
         detections: vec![boxed("person", track, vec![])],
-        faces: vec![boxed("face", track, vec![[0.5, 0.5]; 6])],
+        faces: Some(vec![boxed("face", track, vec![[0.5, 0.5]; 6])]),
         skipped,
     };
     vec![
@@ -76,7 +76,7 @@ fn every_kind() -> Vec<Body> {
         Body::Detections(summary(false, None)),
         Body::Detections(FrameSummary {
             detections: vec![],
-            faces: vec![],
+            faces: None,
             ..summary(true, None)
         }),
         Body::Tracks(summary(false, Some(3))),
@@ -95,6 +95,8 @@ fn every_kind() -> Vec<Body> {
             class: "person".into(),
             direction: Some("in".into()),
             dwell_s: None,
+            totals: Some(Totals::Line(LineTotals { inward: 12, out: 3 })),
+            totals_since: Some("2026-12-01T08:00:00.000Z".into()),
         }),
         Body::ZoneEvent(ZoneEvent {
             zone_id: "hall".into(),
@@ -103,6 +105,12 @@ fn every_kind() -> Vec<Body> {
             class: "person".into(),
             direction: None,
             dwell_s: Some(2.5),
+            totals: Some(Totals::Zone(ZoneTotals {
+                entries: 5,
+                exits: 4,
+                occupancy: 1,
+            })),
+            totals_since: Some("2026-12-01T08:00:00.000Z".into()),
         }),
         Body::Occupancy(Occupancy {
             occupancy: BTreeMap::from([("hall".to_string(), 2)]),
@@ -186,7 +194,7 @@ fn optional_fields_are_left_out_when_empty() {
             frame_width: 1,
             frame_height: 1,
             detections: vec![boxed("car", None, vec![])],
-            faces: vec![],
+            faces: None,
             skipped: false,
         }),
         "detections",

@@ -25,8 +25,9 @@ pub use control::{
     StageHandle, StageState,
 };
 pub use message::{
-    BBox, Detection, Detections, Frame, FrameError, Message, Meta, Packet, PixelFormat, Plane,
-    Port, PortKind, StreamState, StreamStatus, Track, Tracks, ZoneEvent, ZoneEventKind, ZoneEvents,
+    BBox, Counts, Detection, Detections, Frame, FrameError, Message, Meta, Packet, PixelFormat,
+    Plane, Port, PortKind, StreamState, StreamStatus, Totals, Track, Tracks, ZoneEvent,
+    ZoneEventKind, ZoneEvents,
 };
 pub use registry::{NotCompiled, Registry, Role, StageInfo, Variant};
 pub use runtime::{Pipeline, RunHandle, RunOptions, RunReport, RuntimeError, StageFailure};

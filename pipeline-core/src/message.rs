@@ -361,6 +361,9 @@ pub struct Detections {
     /// The frame was not analysed (`every_nth_frame`): no detections does not mean nothing
     /// is there. Trackers keep their tracks through such frames.
     pub skipped: bool,
+    /// The detector finds faces (its labels include `face`): events carry `faces`, empty or
+    /// not, the way they always carry `detections`.
+    pub face_model: bool,
 }
 
 impl Detections {
@@ -372,6 +375,7 @@ impl Detections {
             frame_height: frame.height,
             detections: Vec::new(),
             skipped: true,
+            face_model: false,
         }
     }
 }
@@ -398,6 +402,8 @@ pub struct Tracks {
     pub frame_height: u32,
     /// Confirmed tracks visible in this frame.
     pub tracks: Vec<Track>,
+    /// The detections came from a face model (see [`Detections::face_model`]).
+    pub face_model: bool,
 }
 
 /// What happened at a zone or line.
@@ -428,6 +434,38 @@ pub struct ZoneEvent {
     pub direction: Option<Arc<str>>,
     /// Seconds spent in the zone (exit and dwell events).
     pub dwell_s: Option<f64>,
+    /// The zone's or line's running totals after this event (the zone stage sets them).
+    pub totals: Option<Totals>,
+}
+
+/// Running totals of one zone or line in one stream, since counting started.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Totals {
+    /// What has been counted.
+    pub counts: Counts,
+    /// When counting started (kept across restarts and reconfigures).
+    pub since: SystemTime,
+}
+
+/// The counts of a zone or a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counts {
+    /// A counting line: crossings towards its `in` side and away from it.
+    Line {
+        /// Crossings towards `in_side`.
+        inward: u64,
+        /// Crossings the other way.
+        outward: u64,
+    },
+    /// A zone: entries and exits so far, and the tracks inside now.
+    Zone {
+        /// `enter` events so far.
+        entries: u64,
+        /// `exit` events so far.
+        exits: u64,
+        /// Tracks inside after this frame.
+        occupancy: u32,
+    },
 }
 
 /// The zone events and occupancy of one frame.
@@ -685,6 +723,7 @@ mod tests {
             frame_height: 1,
             detections: vec![],
             skipped: false,
+            face_model: false,
         };
         let m = d.into_message();
         assert_eq!(m.kind(), PortKind::Detections);

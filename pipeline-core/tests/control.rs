@@ -195,6 +195,7 @@ impl Transform for Tag {
             }],
             skipped: false,
             meta: f.meta,
+            face_model: false,
         });
         Ok(())
     }

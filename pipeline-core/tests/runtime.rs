@@ -94,6 +94,7 @@ impl Transform for Flaky {
             frame_height: f.height,
             detections: vec![],
             skipped: false,
+            face_model: false,
         });
         Ok(())
     }

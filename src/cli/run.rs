@@ -148,6 +148,46 @@ fn spool_line(states: &[StageState]) -> String {
         .join("; ")
 }
 
+/// "zone `count`, stream `cam` (since …): line `door` 12 in, 3 out; zone `hall` 5 entries, 4
+/// exits, 1 inside" for every stream a zone stage counted.
+fn totals_lines(st: &StageState) -> String {
+    let Some(streams) = st.report.get("totals").and_then(|t| t.as_object()) else {
+        return String::new();
+    };
+    let since = st
+        .report
+        .get("totals_since")
+        .and_then(|s| s.as_str())
+        .map(|s| format!(" (counting since {s})"))
+        .unwrap_or_default();
+    let n = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let mut out = String::new();
+    for (stream, ids) in streams {
+        let Some(ids) = ids.as_object() else { continue };
+        let parts: Vec<String> = ids
+            .iter()
+            .map(|(id, v)| {
+                if v.get("in").is_some() {
+                    format!("line `{id}` {} in, {} out", n(v, "in"), n(v, "out"))
+                } else {
+                    format!(
+                        "zone `{id}` {} entries, {} exits, {} inside",
+                        n(v, "entries"),
+                        n(v, "exits"),
+                        n(v, "occupancy")
+                    )
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "  zone `{}`, stream `{stream}`{since}: {}\n",
+            st.id,
+            parts.join("; ")
+        ));
+    }
+    out
+}
+
 /// The end-of-run summary: frames, fps while frames flowed (and the drain after), per-stage
 /// p50/p99 latency, drops on edges and in spools, each spooled sink's delivered / pending /
 /// dropped, each live source's reconnects and time without frames.
@@ -209,6 +249,7 @@ pub fn summary(name: &str, report: &RunReport, states: &[StageState], drain: Dur
                 number(st, "spool_delivered").unwrap_or(0.0)
             ));
         }
+        s.push_str(&totals_lines(st));
         if let Some(reconnects) = number(st, "reconnects") {
             s.push_str(&format!(
                 "  stream `{}`: {reconnects} reconnects, {:.1} s without frames\n",

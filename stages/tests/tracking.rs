@@ -94,6 +94,7 @@ fn degrade(gt: &[Row], seed: u64) -> Vec<Detections> {
                 frame_height: H as u32,
                 detections: dets,
                 skipped: false,
+                face_model: false,
             }
         })
         .collect()

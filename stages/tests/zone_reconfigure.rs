@@ -46,6 +46,7 @@ fn tracks(seq: u64) -> Tracks {
             },
             age_frames: seq,
         }],
+        face_model: false,
     }
 }
 

@@ -38,6 +38,7 @@ fn tracks(frames: &[Frame], fps: f64) -> Vec<Tracks> {
                         age_frames: i as u64,
                     })
                     .collect(),
+                face_model: false,
             };
             t_ns += (1e9 / fps) as u64;
             out

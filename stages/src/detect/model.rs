@@ -322,7 +322,10 @@ impl ModelDetect {
         let mut results = per_item.into_iter().zip(places);
         for (frame, analyse) in pending {
             if !analyse {
-                out.push(Detections::skipped(&frame));
+                out.push(Detections {
+                    face_model: self.face_model(),
+                    ..Detections::skipped(&frame)
+                });
                 continue;
             }
             let Some((outputs, place)) = results.next() else {
@@ -391,8 +394,17 @@ impl ModelDetect {
             frame_height: frame.height,
             detections,
             skipped: false,
+            face_model: self.face_model(),
             meta: frame.meta,
         }
+    }
+
+    /// Whether a `face` can come out: a label `face` the class filter keeps.
+    fn face_model(&self) -> bool {
+        self.labels
+            .iter()
+            .zip(&self.keep)
+            .any(|(l, keep)| *keep && &**l == "face")
     }
 }
 

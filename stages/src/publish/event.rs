@@ -1,10 +1,10 @@
 //! Messages into events of schema v1 (`edgeflow_events`, `docs/events.md`): what every
 //! publish sink sends. Zone messages become one event per zone event, plus occupancy.
 
-use edgeflow_core::{Detection, Message, Meta, PixelFormat, StreamState, ZoneEventKind};
+use edgeflow_core::{Counts, Detection, Message, Meta, PixelFormat, StreamState, ZoneEventKind};
 use edgeflow_events::{
-    Body, BoxItem, Event, FrameInfo, FrameSummary, Occupancy, Origin, PacketInfo, StreamStatus,
-    ZoneEvent, ZoneEventType,
+    Body, BoxItem, Event, FrameInfo, FrameSummary, LineTotals, Occupancy, Origin, PacketInfo,
+    StreamStatus, Totals, ZoneEvent, ZoneEventType, ZoneTotals,
 };
 
 pub use edgeflow_events::{SCHEMA_VERSION, event_id};
@@ -33,24 +33,26 @@ fn boxed(d: &Detection, track: Option<u64>) -> BoxItem {
     }
 }
 
-/// Face models' detections go to `faces[]`, everything else to `detections[]`.
+/// Face models' detections go to `faces[]` (there, empty or not, whenever `face_model`),
+/// everything else to `detections[]`.
 fn frame_summary<'a>(
     w: u32,
     h: u32,
     items: impl Iterator<Item = (&'a Detection, Option<u64>)>,
     skipped: bool,
+    face_model: bool,
 ) -> FrameSummary {
     let mut s = FrameSummary {
         persons_detected: 0,
         frame_width: w,
         frame_height: h,
         detections: Vec::new(),
-        faces: Vec::new(),
+        faces: face_model.then(Vec::new),
         skipped,
     };
     for (d, track) in items {
         match &*d.label {
-            "face" => s.faces.push(boxed(d, track)),
+            "face" => s.faces.get_or_insert_with(Vec::new).push(boxed(d, track)),
             label => {
                 s.persons_detected += usize::from(label == "person");
                 s.detections.push(boxed(d, track));
@@ -58,6 +60,24 @@ fn frame_summary<'a>(
         }
     }
     s
+}
+
+fn totals(c: Counts) -> Totals {
+    match c {
+        Counts::Line { inward, outward } => Totals::Line(LineTotals {
+            inward,
+            out: outward,
+        }),
+        Counts::Zone {
+            entries,
+            exits,
+            occupancy,
+        } => Totals::Zone(ZoneTotals {
+            entries,
+            exits,
+            occupancy: u64::from(occupancy),
+        }),
+    }
 }
 
 fn zone_type(k: ZoneEventKind) -> ZoneEventType {
@@ -116,12 +136,14 @@ pub fn events(device: &str, msg: &Message) -> Vec<Event> {
             d.frame_height,
             d.detections.iter().map(|x| (x, None)),
             d.skipped,
+            d.face_model,
         ))),
         Message::Tracks(t) => one(Body::Tracks(frame_summary(
             t.frame_width,
             t.frame_height,
             t.tracks.iter().map(|x| (&x.detection, Some(x.track_id))),
             false,
+            t.face_model,
         ))),
         Message::ZoneEvents(z) => {
             let mut out: Vec<Event> = z
@@ -136,6 +158,10 @@ pub fn events(device: &str, msg: &Message) -> Vec<Event> {
                         class: e.label.to_string(),
                         direction: e.direction.as_deref().map(String::from),
                         dwell_s: e.dwell_s,
+                        totals: e.totals.map(|t| totals(t.counts)),
+                        totals_since: e
+                            .totals
+                            .map(|t| humantime::format_rfc3339_millis(t.since).to_string()),
                     });
                     Event::new(at, body, kind.name(), Some(e.track_id), Some(&e.zone_id))
                 })
@@ -205,6 +231,34 @@ mod tests {
             .collect()
     }
 
+    /// `faces` is there, empty, on every frame of a face model, and never on others.
+    #[test]
+    fn faces_is_present_whenever_the_detector_finds_faces() {
+        let of = |face_model: bool, dets: Vec<Detection>| {
+            let d = Detections {
+                meta: meta(3),
+                frame_width: 10,
+                frame_height: 10,
+                detections: dets,
+                skipped: false,
+                face_model,
+            };
+            json(&d.into_message())[0].clone()
+        };
+        assert_eq!(of(true, vec![])["faces"], serde_json::json!([]));
+        assert_eq!(of(true, vec![det("face")])["faces"][0]["class"], "face");
+        assert!(of(false, vec![det("person")]).get("faces").is_none());
+        assert_eq!(of(true, vec![])["detections"], serde_json::json!([]));
+        let t = Tracks {
+            meta: meta(4),
+            frame_width: 10,
+            frame_height: 10,
+            tracks: vec![],
+            face_model: true,
+        };
+        assert_eq!(json(&t.into_message())[0]["faces"], serde_json::json!([]));
+    }
+
     #[test]
     fn faces_tracks_and_zone_events() {
         let d = Detections {
@@ -213,6 +267,7 @@ mod tests {
             frame_height: 10,
             detections: vec![det("person"), det("face")],
             skipped: false,
+            face_model: false,
         };
         let v = &json(&d.into_message())[0];
         assert_eq!(v["persons_detected"], 1);
@@ -228,6 +283,7 @@ mod tests {
                 detection: det("person"),
                 age_frames: 2,
             }],
+            face_model: false,
         };
         let v = &json(&t.into_message())[0];
         assert_eq!(v["detections"][0]["track_id"], 9);
@@ -240,6 +296,7 @@ mod tests {
                 label: "person".into(),
                 direction: Some(Arc::from("in")),
                 dwell_s: None,
+                totals: None,
             }],
             occupancy: vec![("hall".into(), 3)],
         };
@@ -274,6 +331,7 @@ mod tests {
                 frame_height: 1,
                 detections: vec![det("person")],
                 skipped: true,
+                face_model: false,
             }
             .into_message(),
             Message::Status(CoreStatus {

@@ -329,6 +329,7 @@ mod tests {
             frame_height: 48,
             detections: vec![d("person"), d("car")],
             skipped: false,
+            face_model: false,
         }
         .into_message()
     }

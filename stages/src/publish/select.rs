@@ -85,7 +85,7 @@ impl Selector {
             };
             let mut classes: BTreeMap<String, usize> = BTreeMap::new();
             let mut tracks = BTreeSet::new();
-            for d in frame.detections.iter().chain(&frame.faces) {
+            for d in frame.detections.iter().chain(frame.faces.iter().flatten()) {
                 match classes.get_mut(d.class.as_str()) {
                     Some(n) => *n += 1,
                     None => {
@@ -209,6 +209,7 @@ mod tests {
                     age_frames: 1,
                 })
                 .collect(),
+            face_model: false,
         }
         .into_message()
     }
@@ -243,6 +244,7 @@ mod tests {
             frame_height: 1,
             detections: vec![],
             skipped: true,
+            face_model: false,
         }
         .into_message();
         assert!(s.select("d", &skipped).is_empty());

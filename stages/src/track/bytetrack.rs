@@ -413,6 +413,7 @@ mod tests {
                 })
                 .collect(),
             skipped,
+            face_model: false,
         }
     }
 

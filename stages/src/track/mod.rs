@@ -82,6 +82,7 @@ impl Transform for Tracking {
             frame_width: d.frame_width,
             frame_height: d.frame_height,
             tracks,
+            face_model: d.face_model,
         });
         Ok(())
     }

@@ -13,6 +13,7 @@
 //!   when occupancy changed, or every `count_interval_s`.
 
 pub mod geometry;
+mod totals;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ use edgeflow_core::{
 use serde::Deserialize;
 
 pub use geometry::{Anchor, Defaults, Geometry, LineSpec, Side, ZoneSpec};
+pub use totals::TotalsTable;
+
+use totals::{Bump, Store};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -96,6 +100,9 @@ pub struct ZoneConfig {
     /// Send occupancy at least this often (default: only on change).
     #[serde(default)]
     pub count_interval_s: Option<f64>,
+    /// Where the running totals are kept between runs.
+    #[serde(default)]
+    pub totals: TotalsTable,
 }
 
 impl ZoneConfig {
@@ -149,6 +156,7 @@ pub struct Zones {
     geometry: Geometry,
     cfg: ZoneConfig,
     streams: HashMap<Arc<str>, PerStream>,
+    totals: Store,
 }
 
 impl Zones {
@@ -205,6 +213,55 @@ impl Zones {
             label: label.clone(),
             direction: None,
             dwell_s: None,
+            totals: None,
+        }
+    }
+
+    /// Count `events` (in order) into the running totals of `stream`, give each the totals
+    /// after it, and save them before the events leave the stage.
+    fn count(&mut self, meta: &edgeflow_core::Meta, events: &mut [ZoneEvent], occupancy: &[u32]) {
+        let g = &self.geometry;
+        let inside = |id: &str| {
+            g.zones
+                .iter()
+                .position(|z| &*z.id == id)
+                .and_then(|z| occupancy.get(z).copied())
+                .unwrap_or(0)
+        };
+        let now = meta.timestamp;
+        // Counting starts when a stream first meets a zone or line.
+        for z in &g.zones {
+            self.totals
+                .count(&meta.stream_id, &z.id, None, false, 0, now);
+        }
+        for l in &g.lines {
+            self.totals
+                .count(&meta.stream_id, &l.id, None, true, 0, now);
+        }
+        for e in events.iter_mut() {
+            let (bump, line) = match e.event_type {
+                ZoneEventKind::LineCross => (
+                    Some(Bump::Cross(e.direction.as_deref() == Some("in"))),
+                    true,
+                ),
+                ZoneEventKind::Enter => (Some(Bump::Enter), false),
+                ZoneEventKind::Exit => (Some(Bump::Exit), false),
+                ZoneEventKind::Dwell => (None, false),
+            };
+            let occupancy = if line { 0 } else { inside(&e.zone_id) };
+            e.totals =
+                Some(
+                    self.totals
+                        .count(&meta.stream_id, &e.zone_id, bump, line, occupancy, now),
+                );
+        }
+        if let Err(e) = self.totals.save() {
+            let n = self.totals.failed_saves();
+            if n == 1 || n.is_multiple_of(100) {
+                tracing::warn!(
+                    "{e} ({n} failed saves so far; retried with the next event; totals are correct in the events, but a restart now would start them from the last saved ones)"
+                );
+            }
         }
     }
 }
@@ -256,19 +313,34 @@ impl Transform for Zones {
                 line.in_side_on_image()
             ));
         }
+        let path = cfg.totals.path(ctx);
+        let totals = Store::open(path.clone())?;
+        match (&path, totals.since()) {
+            (Some(p), Some(since)) => ctx.note(format!(
+                "running totals from {} (counting since {since})",
+                p.display()
+            )),
+            (Some(p), None) => ctx.note(format!("running totals kept in {}", p.display())),
+            (None, _) => ctx.note("running totals start from zero (`totals.persist = false`)"),
+        }
         Ok(Zones {
             geometry,
             cfg,
             streams: HashMap::new(),
+            totals,
         })
     }
 
-    /// Every option applies in place (see [`Zones::apply`]).
+    /// Every option applies in place (see [`Zones::apply`]) but `totals`, which rebuilds the
+    /// stage on the new file.
     fn reconfigure(
         &mut self,
         cfg: &ZoneConfig,
-        _changed: &Changed<'_>,
+        changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
+        if changed.contains("totals") {
+            return Ok(Reconfigure::Rebuild);
+        }
         self.apply(cfg.clone())
             .map_err(|e| BuildError::new(e.to_string()))?;
         Ok(Reconfigure::Applied)
@@ -289,6 +361,21 @@ impl Transform for Zones {
                 "tracks",
                 self.streams.values().map(|s| s.tracks.len()).sum::<usize>() as u64,
             );
+        let occupancy = |stream: &str, id: &str| {
+            let z = self.geometry.zones.iter().position(|z| &*z.id == id);
+            self.streams
+                .get(stream)
+                .zip(z)
+                .and_then(|(s, z)| s.last_occupancy.get(z).copied())
+                .unwrap_or(0)
+        };
+        report.set("totals", self.totals.report(occupancy));
+        if let Some(since) = self.totals.since() {
+            report.set("totals_since", since);
+        }
+        if self.totals.failed_saves() > 0 {
+            report.set("totals_failed_saves", self.totals.failed_saves());
+        }
     }
 
     fn process(&mut self, t: Tracks, out: &mut Emit<ZoneEvents>) -> Result<(), StageError> {
@@ -430,13 +517,16 @@ impl Transform for Zones {
             st.last_sent_ns
                 .is_none_or(|last| now.saturating_sub(last) as f64 / 1e9 >= s)
         });
-        if !events.is_empty() || occupancy != st.last_occupancy || interval_due {
-            st.last_occupancy = occupancy.clone();
+        let changed = occupancy != st.last_occupancy;
+        st.last_occupancy = occupancy.clone();
+        if !events.is_empty() || changed || interval_due {
             st.last_sent_ns = Some(now);
+            self.count(&t.meta, &mut events, &occupancy);
             out.push(ZoneEvents {
                 meta: t.meta,
                 events,
-                occupancy: g
+                occupancy: self
+                    .geometry
                     .zones
                     .iter()
                     .zip(occupancy)
