@@ -5,16 +5,21 @@
 
 use std::time::Duration;
 
+use edgeflow::schemars::JsonSchema;
 use edgeflow::{
     BuildCtx, BuildError, Changed, Detections, Emit, Invalid, Message, Pipeline, QueuePolicy,
     Reconfigure, RunOptions, StageError, StageInfo, Transform,
 };
 use serde::Deserialize;
 
-/// Config of our own stage: keep detections covering at least `min_area` of the frame.
-#[derive(Deserialize)]
+/// Config of our own stage: keep detections covering at least `min_area` of the frame. Its
+/// JSON Schema (for `edgeflow schema` and editors) is derived too; the doc comments become
+/// the descriptions an editor shows.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "edgeflow::schemars")]
 struct MinAreaConfig {
+    /// The smallest box kept, as a share of the frame's area (0..1).
     min_area: f32,
 }
 

@@ -28,7 +28,8 @@ fn tiny(stream: &Arc<str>, seq: u64) -> Detections {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 struct Empty {}
 
 /// `ITEMS` tiny detection messages.

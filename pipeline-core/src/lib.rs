@@ -16,9 +16,12 @@ pub mod services;
 pub mod stage;
 pub mod testing;
 
+/// The JSON Schema derive stage configs need (`#[derive(JsonSchema)]`, see [`Source::Config`]).
+pub use schemars;
+
 pub use config::{
     Diagnostic, Diagnostics, Fragment, LoadError, Loaded, PipelineSpec, QueuePolicy, QueueSpec,
-    Severity, StageSpec, load_file, load_str,
+    SCHEMA_ID, Severity, StageSpec, load_file, load_str, pipeline_schema,
 };
 pub use control::{
     Changed, CommandRecord, ControlError, Lifecycle, Outcome, Reconfigure, Reconfigured, Report,

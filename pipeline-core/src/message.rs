@@ -108,7 +108,9 @@ pub struct Packet {
 }
 
 /// Pixel layout of a [`Frame`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PixelFormat {
     /// Packed 8-bit R, G, B.

@@ -184,6 +184,8 @@ pub trait StageFactory: Send + Sync + 'static {
     fn moved(&self) -> &'static [crate::stage::Moved] {
         &[]
     }
+    /// The JSON Schema of the config (its definitions go to `generator`).
+    fn config_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Deserialize the typed config.
     fn configure(
         &self,
@@ -380,6 +382,9 @@ impl<S: Source> StageFactory for SourceFactory<S> {
     fn fields(&self) -> &'static [&'static str] {
         config_fields::<S::Config>()
     }
+    fn config_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<S::Config>()
+    }
     fn moved(&self) -> &'static [crate::stage::Moved] {
         S::MOVED
     }
@@ -515,6 +520,9 @@ impl<T: Transform> StageFactory for TransformFactory<T> {
     fn fields(&self) -> &'static [&'static str] {
         config_fields::<T::Config>()
     }
+    fn config_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T::Config>()
+    }
     fn moved(&self) -> &'static [crate::stage::Moved] {
         T::MOVED
     }
@@ -604,6 +612,9 @@ impl<K: Sink> StageFactory for SinkFactory<K> {
     }
     fn fields(&self) -> &'static [&'static str] {
         config_fields::<K::Config>()
+    }
+    fn config_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<K::Config>()
     }
     fn moved(&self) -> &'static [crate::stage::Moved] {
         K::MOVED

@@ -376,8 +376,9 @@ impl<T> Emit<T> {
 
 /// Produces messages: cameras, files, test patterns.
 pub trait Source: Sized + Send + 'static {
-    /// Typed config, deserialized from the stage's TOML table.
-    type Config: DeserializeOwned + Send + 'static;
+    /// Typed config, deserialized from the stage's TOML table; its `JsonSchema` (derive it with
+    /// `schemars`, re-exported as `edgeflow_core::schemars`) feeds `edgeflow schema`.
+    type Config: DeserializeOwned + schemars::JsonSchema + Send + 'static;
     /// What it produces.
     type Out: Port;
     /// The kind produced for this config (override when it depends on the config).
@@ -435,8 +436,9 @@ pub trait Source: Sized + Send + 'static {
 
 /// Turns each input into zero or more outputs: decode, detect, track, zone.
 pub trait Transform: Sized + Send + 'static {
-    /// Typed config, deserialized from the stage's TOML table.
-    type Config: DeserializeOwned + Send + 'static;
+    /// Typed config, deserialized from the stage's TOML table; its `JsonSchema` (derive it with
+    /// `schemars`, re-exported as `edgeflow_core::schemars`) feeds `edgeflow schema`.
+    type Config: DeserializeOwned + schemars::JsonSchema + Send + 'static;
     /// What it takes.
     type In: Port;
     /// What it produces.
@@ -485,8 +487,9 @@ pub trait Transform: Sized + Send + 'static {
 
 /// Consumes messages: publishers, files.
 pub trait Sink: Sized + Send + 'static {
-    /// Typed config, deserialized from the stage's TOML table.
-    type Config: DeserializeOwned + Send + 'static;
+    /// Typed config, deserialized from the stage's TOML table; its `JsonSchema` (derive it with
+    /// `schemars`, re-exported as `edgeflow_core::schemars`) feeds `edgeflow schema`.
+    type Config: DeserializeOwned + schemars::JsonSchema + Send + 'static;
     /// What it takes ([`crate::Message`] for every kind).
     type In: Port;
     /// Keys that moved into nested tables of the config (see [`Moved`]).

@@ -6,18 +6,21 @@ use edgeflow_core::{
 };
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 struct Inner {
     #[serde(default)]
     level: u32,
 }
 
 /// A config with `flatten`: its field list cannot be probed, so serde decides.
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 struct Flat {
     #[serde(flatten)]
     inner: Inner,

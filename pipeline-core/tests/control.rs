@@ -44,7 +44,8 @@ impl Collected {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct GateCfg {
     /// Stamped into every frame's pixels; changes in place.
@@ -107,7 +108,8 @@ impl Source for Gate {
 /// Builds of `tag` so far, over all tests (each build takes the next number).
 static BUILDS: AtomicU64 = AtomicU64::new(0);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct TagCfg {
     /// Changes in place.
@@ -201,7 +203,8 @@ impl Transform for Tag {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct CollectCfg {
     /// A sink that cannot be built.

@@ -10,7 +10,8 @@ use edgeflow_core::{
 };
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct CountCfg {
     count: Option<u64>,
@@ -52,7 +53,8 @@ impl Source for Counter {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct FlakyCfg {
     #[serde(default)]
@@ -100,7 +102,8 @@ impl Transform for Flaky {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct SlowCfg {
     #[serde(default)]

@@ -5,6 +5,7 @@ mod graph;
 mod list_backends;
 mod list_stages;
 mod run;
+mod schema;
 #[cfg(feature = "rtsp-server")]
 mod serve_rtsp;
 mod validate;
@@ -49,6 +50,8 @@ enum Command {
     ListStages(list_stages::Args),
     /// List the inference backends and whether their runtime libraries load here.
     ListBackends(list_backends::Args),
+    /// Print the JSON Schema of pipeline files, for editors (taplo, Even Better TOML).
+    Schema(schema::Args),
     /// Print a pipeline as a Graphviz DOT graph.
     Graph(graph::Args),
     /// Evaluate results against ground truth (`eval mot`).
@@ -87,6 +90,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ListStages(a) => list_stages::run(&registry, a),
         Command::ListBackends(a) => list_backends::run(a),
         Command::Graph(a) => graph::run(&registry, a),
+        Command::Schema(a) => schema::run(&registry, a),
         Command::Eval(a) => eval::run(a),
         #[cfg(feature = "rtsp-server")]
         Command::ServeRtsp(a) => serve_rtsp::run(a),

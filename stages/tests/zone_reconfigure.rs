@@ -53,7 +53,8 @@ fn tracks(seq: u64) -> Tracks {
 /// One token = one frame; dropping the sender ends the stream.
 struct Tokens(flume::Receiver<()>);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
 #[serde(deny_unknown_fields)]
 struct WalkCfg {}
 

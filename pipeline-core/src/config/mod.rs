@@ -17,6 +17,7 @@ mod dot;
 mod fragment;
 mod graph;
 mod parse;
+mod schema;
 mod spans;
 mod stage;
 
@@ -27,6 +28,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, backticked, did_you_mean};
 pub use fragment::{CheckedFragment, Fragment, JsonFragmentError, check_fragment};
+pub use schema::{SCHEMA_ID, pipeline_schema};
 pub(crate) use stage::ParsedStage;
 pub use stage::StageSchema;
 

@@ -40,7 +40,9 @@ sink = "jsonl"
 };
 
 /// What the file source emits.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Output {
     /// Decoded frames.
@@ -55,7 +57,7 @@ fn auto() -> String {
 }
 
 /// Config of `source = "file"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// The video file (relative to the working directory).

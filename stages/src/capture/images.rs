@@ -40,7 +40,7 @@ fn d_fps() -> f64 {
 }
 
 /// Config of `source = "images"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImagesConfig {
     /// A glob, e.g. `photos/*.jpg` (relative to the working directory).

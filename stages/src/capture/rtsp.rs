@@ -46,7 +46,9 @@ queue = { capacity = 8, policy = "drop_oldest" }
 };
 
 /// RTSP lower transport.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// Interleaved in the RTSP TCP connection (works through NAT and firewalls).
@@ -73,7 +75,7 @@ fn d_backoff_max() -> u64 {
 }
 
 /// Config of `source = "rtsp"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RtspConfig {
     /// `rtsp://host[:port]/path`.

@@ -53,7 +53,7 @@ fn default_format() -> PixelFormat {
 }
 
 /// Config of `source = "test_pattern"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestPatternConfig {
     /// Frame width in pixels (default 640).

@@ -43,7 +43,9 @@ queue = { capacity = 4, policy = "drop_oldest" }
 };
 
 /// What the camera sends.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CameraFormat {
     /// Uncompressed (YUYV and the like).
@@ -58,7 +60,7 @@ fn d_device() -> String {
 }
 
 /// Config of `source = "v4l2"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct V4l2Config {
     /// Device node.

@@ -47,7 +47,7 @@ fn auto() -> String {
 }
 
 /// Config of `decode`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecodeConfig {
     /// `auto` or a GStreamer decoder element.

@@ -32,7 +32,7 @@ fn missing_help(path: &str) -> String {
 }
 
 /// Config of `type = "detect"` (the `backend` key itself belongs to the registry).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectConfig {
     /// The model file (backends that run one).
@@ -70,12 +70,15 @@ pub struct DetectConfig {
     pub ort: Option<backends::OrtTable>,
     /// TensorRT's options (read by builds with the `tensorrt` backend).
     #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub tensorrt: Option<toml::Table>,
     /// HailoRT's options (read by builds with the `hailo` backend).
     #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub hailo: Option<toml::Table>,
     /// RKNN's options (read by builds with the `rknn` backend).
     #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub rknn: Option<toml::Table>,
 }
 

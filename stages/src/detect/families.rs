@@ -16,7 +16,9 @@ const DARKNET: Normalize = Normalize {
 };
 
 /// A model family.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// YOLO detectors with decoded heads: `[1, N, 5 + C]` (v3/v5: box, objectness, classes) or

@@ -44,7 +44,9 @@ sink = "jsonl"
 };
 
 /// Graph optimization level in configs.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OptLevel {
     /// None.
@@ -60,7 +62,7 @@ pub enum OptLevel {
 
 /// `ort = { ... }`: the options only ONNX Runtime has, in a table named after the backend so
 /// one file can carry the options of several boards' backends.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrtTable {
     /// Threads inside an operator (0: ONNX Runtime decides).

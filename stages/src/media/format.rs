@@ -4,7 +4,9 @@ use edgeflow_core::PixelFormat;
 use serde::Deserialize;
 
 /// Pixel formats a media stage can deliver.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// Packed RGB (the default; what detectors want).

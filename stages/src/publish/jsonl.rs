@@ -41,7 +41,7 @@ fn stdout_path() -> String {
 }
 
 /// Config of `sink = "jsonl"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonLinesConfig {
     /// Which frame summaries to send: `every_frame` (default), `on_change`, `summary`.

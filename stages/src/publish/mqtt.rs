@@ -70,7 +70,7 @@ fn d_keep_alive() -> u64 {
 }
 
 /// Config of `sink = "mqtt"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     /// Which frame summaries to send: `every_frame` (default), `on_change`, `summary`.

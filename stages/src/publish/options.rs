@@ -10,7 +10,7 @@ use serde::{Deserialize, de::value::MapAccessDeserializer};
 
 /// `spool = { dir, max_bytes, max_age_s, fsync_interval_ms, drain_timeout_s }`: where a sink
 /// keeps what it accepted until the destination has it.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpoolTable {
     /// Directory (default `.edgeflow/spool/<pipeline>/<stage>`).
@@ -60,7 +60,8 @@ fn default_drain_s() -> f64 {
 
 /// `tls = { ca_file, client_cert_file, client_key_file }`: TLS is on when the table is there
 /// (`tls = {}`: the system's roots, no client certificate).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TlsTable {
     /// PEM file with the CA certificates to trust (default: the system's roots).
     pub ca_file: Option<String>,
@@ -70,7 +71,7 @@ pub struct TlsTable {
     pub client_key_file: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TlsFields {
     #[serde(default)]
@@ -111,7 +112,9 @@ impl<'de> Deserialize<'de> for TlsTable {
 }
 
 /// `auth = { username, password, sasl_mechanism }`: credentials for the destination.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct AuthTable {
     /// User name.

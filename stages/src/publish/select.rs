@@ -10,7 +10,9 @@ use serde::Deserialize;
 use super::event::events;
 
 /// Which frame summaries to publish.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PublishMode {
     /// Every frame (the default).

@@ -57,7 +57,7 @@ fn d_backoff_max() -> u64 {
 }
 
 /// Config of `sink = "webhook"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `http://` or `https://` endpoint.

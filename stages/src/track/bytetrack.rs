@@ -22,7 +22,9 @@ use super::assign::max_weight;
 use super::kalman::{Kalman, Tlwh};
 
 /// Which tracker.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackerKind {
     /// ByteTrack (default).
@@ -58,7 +60,7 @@ fn yes() -> bool {
 }
 
 /// Config of `track`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackerParams {
     /// `bytetrack` (default) or `iou`.

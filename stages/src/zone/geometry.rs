@@ -8,7 +8,9 @@ use serde::Deserialize;
 use edgeflow_core::{BBox, Detection, Invalid};
 
 /// Which point of a box counts.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Anchor {
     /// Middle of the bottom edge: where a person stands (the default).
@@ -45,7 +47,9 @@ impl Anchor {
 
 /// Which side of a line is "in": left or right as seen walking from `from` to `to` on the
 /// image (y grows downwards).
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// On the left hand, walking from `from` to `to`.
@@ -56,7 +60,7 @@ pub enum Side {
 }
 
 /// A zone as configured.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneSpec {
     /// Name in events.
@@ -88,7 +92,7 @@ pub struct ZoneSpec {
 }
 
 /// A counting line as configured.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineSpec {
     /// Name in events.

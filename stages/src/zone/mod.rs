@@ -73,7 +73,7 @@ fn d_lost() -> f64 {
 }
 
 /// Config of `zone`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
     /// Polygons.

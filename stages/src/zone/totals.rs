@@ -14,7 +14,7 @@ use edgeflow_core::{BuildCtx, BuildError, Counts, Totals};
 use serde::{Deserialize, Serialize};
 
 /// `totals = { file, persist }`: where the running totals are kept between runs.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotalsTable {
     /// The file (default `.edgeflow/state/<pipeline>/<stage>/totals.json`, beside the spools).
