@@ -384,6 +384,46 @@ fn images_glob_skips_unreadable_files() {
     );
 }
 
+/// `pattern` takes several globs: the files of all, in name order, each once; a list with a
+/// number in it, or an empty list, is an error in plain words.
+#[test]
+fn images_take_a_list_of_globs() {
+    let dir = media();
+    let toml = format!(
+        "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\npattern = [\"{d}/*.png\", \"{d}/[ab].jpg\", \"{d}/a.*\"]\n\
+         [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"/dev/null\"\n",
+        d = dir.display()
+    );
+    let (out, _) = run(&toml, "cam").unwrap();
+    let names: Vec<String> = frames(&out)
+        .iter()
+        .map(|f| {
+            let p = f.meta.file.as_deref().unwrap_or_default();
+            p.rsplit('/').next().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(names, ["a.jpg", "b.jpg", "c.png"]);
+    for (pattern, want) in [
+        ("[\"a/*.jpg\", 3]", "a string"),
+        ("[]", "an empty list"),
+        ("7", "a glob like"),
+    ] {
+        let p = write(
+            "globs-bad.toml",
+            &format!(
+                "[stages.cam]\ntype = \"capture\"\nsource = \"images\"\npattern = {pattern}\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\n"
+            ),
+        );
+        let out = edgeflow(&["validate", p.to_str().unwrap()], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        assert!(
+            stderr.contains(want) && stderr.contains("pattern"),
+            "{pattern}: {stderr}"
+        );
+    }
+}
+
 /// A JPEG cut to a third decodes to a frame with a grey hole, which is not a frame to analyse:
 /// it is an error counted on the stage, and every damaged file is named.
 #[test]

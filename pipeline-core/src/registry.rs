@@ -150,6 +150,10 @@ pub trait DynTransform: DynControl + Send {
     fn process(&mut self, input: Message, out: &mut Vec<Message>) -> Result<(), StageError>;
     /// See [`Transform::finish`].
     fn finish(&mut self, out: &mut Vec<Message>) -> Result<(), StageError>;
+    /// See [`Transform::held_until`].
+    fn held_until(&self) -> Option<std::time::Instant>;
+    /// See [`Transform::flush`].
+    fn flush_held(&mut self, out: &mut Vec<Message>) -> Result<(), StageError>;
 }
 
 /// A runnable sink over erased messages.
@@ -589,6 +593,14 @@ impl<T: Transform> DynTransform for RunTransform<T> {
     }
     fn finish(&mut self, out: &mut Vec<Message>) -> Result<(), StageError> {
         let r = guarded("finish", || self.stage.finish(&mut self.emit));
+        self.flush(out);
+        r
+    }
+    fn held_until(&self) -> Option<std::time::Instant> {
+        catch_unwind(AssertUnwindSafe(|| self.stage.held_until())).unwrap_or(None)
+    }
+    fn flush_held(&mut self, out: &mut Vec<Message>) -> Result<(), StageError> {
+        let r = guarded("flush", || self.stage.flush(&mut self.emit));
         self.flush(out);
         r
     }

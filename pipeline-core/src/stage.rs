@@ -483,6 +483,16 @@ pub trait Transform: Sized + Send + 'static {
     fn finish(&mut self, _out: &mut Emit<Self::Out>) -> Result<(), StageError> {
         Ok(())
     }
+    /// When what the stage holds must go out even if no more input comes (a batch waiting for
+    /// its last frame): the runtime calls [`Transform::flush`] then. `None` (the default):
+    /// nothing is held. Asked after every input and every flush.
+    fn held_until(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// Emit what is held: the time [`Transform::held_until`] named has passed without input.
+    fn flush(&mut self, _out: &mut Emit<Self::Out>) -> Result<(), StageError> {
+        Ok(())
+    }
 }
 
 /// Consumes messages: publishers, files.

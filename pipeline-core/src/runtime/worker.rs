@@ -127,6 +127,8 @@ enum Input {
     Data(Message),
     Command(Command),
     Closed,
+    /// The time the stage named for what it holds has come.
+    Due,
 }
 
 pub(super) struct Worker {
@@ -201,8 +203,13 @@ impl Worker {
     }
 
     /// The next input or command: commands first, then data; when neither is there, wait
-    /// for whichever comes first.
-    fn next_input(&mut self, rx: &Receiver<Message>, stage: &BuiltStage) -> Input {
+    /// for whichever comes first, or until `due` (what the stage holds must go out).
+    fn next_input(
+        &mut self,
+        rx: &Receiver<Message>,
+        stage: &BuiltStage,
+        due: Option<Instant>,
+    ) -> Input {
         if let Ok(cmd) = self.ctl.commands.try_recv() {
             return Input::Command(cmd);
         }
@@ -214,10 +221,16 @@ impl Worker {
         // Idle: a good moment for the handles to see the latest state.
         self.ctl.refresh_if_dirty(stage);
         loop {
-            let got = flume::Selector::new()
+            let select = flume::Selector::new()
                 .recv(rx, |r| Some(r.map_or(Input::Closed, Input::Data)))
-                .recv(&self.ctl.commands, |r| r.ok().map(Input::Command))
-                .wait();
+                .recv(&self.ctl.commands, |r| r.ok().map(Input::Command));
+            let got = match due {
+                Some(at) => match select.wait_deadline(at) {
+                    Ok(got) => got,
+                    Err(_) => return Input::Due,
+                },
+                None => select.wait(),
+            };
             if let Some(input) = got {
                 return input;
             }
@@ -233,7 +246,7 @@ impl Worker {
         out: &mut Vec<Message>,
     ) -> Option<Message> {
         loop {
-            match self.next_input(rx, stage) {
+            match self.next_input(rx, stage, None) {
                 Input::Data(m) => {
                     self.metrics.queue_depth.set(rx.len() as i64);
                     if !self.failed {
@@ -242,6 +255,47 @@ impl Worker {
                 }
                 Input::Command(cmd) => self.command(cmd, stage, out),
                 Input::Closed => return None,
+                Input::Due => {}
+            }
+        }
+    }
+
+    /// Like [`Worker::next_item`] for a transform that may hold items: when the time it named
+    /// passes without input, its `flush` runs and the wait goes on.
+    fn next_transform_item(
+        &mut self,
+        rx: &Receiver<Message>,
+        stage: &mut BuiltStage,
+        out: &mut Vec<Message>,
+    ) -> Option<Message> {
+        loop {
+            let due = match &stage {
+                BuiltStage::Transform(t) if !self.failed => t.held_until(),
+                _ => None,
+            };
+            match self.next_input(rx, stage, due) {
+                Input::Data(m) => {
+                    self.metrics.queue_depth.set(rx.len() as i64);
+                    if !self.failed {
+                        return Some(m);
+                    }
+                }
+                Input::Command(cmd) => self.command(cmd, stage, out),
+                Input::Closed => return None,
+                Input::Due => {
+                    if let BuiltStage::Transform(t) = stage {
+                        let start = Instant::now();
+                        self.ctl.shared.busy(start);
+                        let r = t.flush_held(out);
+                        self.ctl.shared.idle(start, false);
+                        for m in out.drain(..) {
+                            self.emit(m);
+                        }
+                        if let Err(e) = r {
+                            self.handle(e);
+                        }
+                    }
+                }
             }
         }
     }
@@ -322,7 +376,7 @@ impl Worker {
     pub(super) fn run_transform(mut self, mut stage: BuiltStage, rx: Receiver<Message>) {
         let mut out = Vec::new();
         self.ctl.shared.running();
-        while let Some(msg) = self.next_item(&rx, &mut stage, &mut out) {
+        while let Some(msg) = self.next_transform_item(&rx, &mut stage, &mut out) {
             if let Message::Status(_) = msg {
                 self.forward(msg);
                 continue;

@@ -23,7 +23,7 @@ pub const INFO: StageInfo = StageInfo {
     example: r#"[stages.cam]
 type = "capture"
 source = "images"
-pattern = "assets/images/*.jpg"
+pattern = ["assets/images/*.jpg", "assets/images/*.png"]   # a glob, or several
 fps = 1.0            # timestamps; with realtime = true also the pace
 realtime = false
 loop = false
@@ -43,8 +43,9 @@ fn d_fps() -> f64 {
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImagesConfig {
-    /// A glob, e.g. `photos/*.jpg` (relative to the working directory).
-    pub pattern: String,
+    /// A glob, e.g. `photos/*.jpg`, or a list of them (`["shots/*.jpg", "shots/*.png"]`),
+    /// relative to the working directory; the files of all of them, in name order.
+    pub pattern: Globs,
     /// Frames per second for timestamps (and pacing with `realtime`).
     #[serde(default = "d_fps")]
     pub fps: f64,
@@ -60,6 +61,75 @@ pub struct ImagesConfig {
     /// Stream id (default: the stage id).
     #[serde(default)]
     pub stream_id: Option<String>,
+}
+
+/// `pattern`: one glob or a list of them.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Globs {
+    /// One glob.
+    One(String),
+    /// Several; a file two of them match is read once.
+    Many(Vec<String>),
+}
+
+impl Globs {
+    /// The globs, in the order given.
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            Globs::One(g) => vec![g.as_str()],
+            Globs::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// How the user wrote it, for messages.
+    fn shown(&self) -> String {
+        self.all()
+            .iter()
+            .map(|g| format!("`{g}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A string or a list of strings, with an error in the user's words for anything else
+/// (an untagged enum would say "did not match any variant").
+impl<'de> Deserialize<'de> for Globs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Globs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a glob like \"shots/*.jpg\" or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Globs, E> {
+                Ok(Globs::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Globs, A::Error> {
+                let mut v = Vec::new();
+                while let Some(g) = seq.next_element::<String>()? {
+                    v.push(g);
+                }
+                Ok(Globs::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Every file the globs match, sorted, each once; the first bad glob is an error.
+fn matching(globs: &Globs) -> Result<Vec<PathBuf>, (String, glob::PatternError)> {
+    let mut files = Vec::new();
+    for g in globs.all() {
+        let paths = glob::glob(g).map_err(|e| (g.to_string(), e))?;
+        files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
 }
 
 /// The images source.
@@ -137,24 +207,30 @@ impl Source for ImagesSource {
 
     fn validate(cfg: &ImagesConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
-        match glob::glob(&cfg.pattern) {
-            Err(e) => {
+        if cfg.pattern.all().is_empty() {
+            inv.field(
+                "pattern",
+                "an empty list",
+                Some("give at least one glob, e.g. `pattern = \"shots/*.jpg\"`".into()),
+            );
+        }
+        match matching(&cfg.pattern) {
+            Err((g, e)) => {
                 inv.field(
                     "pattern",
-                    format!("not a glob: {e}"),
+                    format!("`{g}` is not a glob: {e}"),
                     Some("e.g. `photos/*.jpg` or `shots/**/*.png`".into()),
                 );
             }
-            Ok(mut paths) => {
-                // Local files cost nothing to look at: a glob that matches none is known now.
-                if !paths.any(|p| p.is_ok_and(|p| p.is_file())) {
-                    inv.field(
-                        "pattern",
-                        format!("no files match `{}`", cfg.pattern),
-                        Some("check `pattern`; relative patterns are relative to the directory edgeflow runs in".into()),
-                    );
-                }
+            // Local files cost nothing to look at: a glob that matches none is known now.
+            Ok(files) if files.is_empty() && !cfg.pattern.all().is_empty() => {
+                inv.field(
+                    "pattern",
+                    format!("no files match {}", cfg.pattern.shown()),
+                    Some("check `pattern`; relative patterns are relative to the directory edgeflow runs in".into()),
+                );
             }
+            Ok(_) => {}
         }
         crate::capture::file::check_fps(&mut inv, Some(cfg.fps));
         inv.into_result()
@@ -162,18 +238,22 @@ impl Source for ImagesSource {
 
     fn build(cfg: ImagesConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
         media::init()?;
-        let mut files: Vec<PathBuf> = glob::glob(&cfg.pattern)
-            .map_err(|e| BuildError::new(format!("`{}` is not a glob: {e}", cfg.pattern)))?
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
+        let files = matching(&cfg.pattern)
+            .map_err(|(g, e)| BuildError::new(format!("`{g}` is not a glob: {e}")).at("pattern"))?;
         if files.is_empty() {
-            return Err(BuildError::new(format!("no files match `{}`", cfg.pattern)).with_help(
-                "check `pattern`; relative patterns are relative to the directory edgeflow runs in",
-            ));
+            return Err(
+                BuildError::new(format!("no files match {}", cfg.pattern.shown()))
+                    .at("pattern")
+                    .with_help(
+                        "check `pattern`; relative patterns are relative to the directory edgeflow runs in",
+                    ),
+            );
         }
-        ctx.note(format!("{} images match `{}`", files.len(), cfg.pattern));
+        ctx.note(format!(
+            "{} images match {}",
+            files.len(),
+            cfg.pattern.shown()
+        ));
         Ok(ImagesSource {
             files,
             next_file: 0,

@@ -18,6 +18,11 @@ fn d_max() -> usize {
 fn one() -> u32 {
     1
 }
+/// Default `batch_timeout_ms`: about half a frame at 25 fps.
+fn d_batch_timeout_ms() -> u64 {
+    20
+}
+
 fn one_usize() -> usize {
     1
 }
@@ -65,8 +70,16 @@ pub struct DetectConfig {
     /// Run this many frames (of any streams) together; needs a model with a dynamic batch.
     #[serde(default = "one_usize")]
     pub batch: usize,
+    /// With `batch` > 1: run a partial batch when its first frame has waited this long
+    /// (milliseconds), so a slow stream does not wait for frames that come seconds later.
+    #[serde(default = "d_batch_timeout_ms")]
+    pub batch_timeout_ms: u64,
     /// ONNX Runtime's options (`ort = { intra_threads = 2 }`).
     #[serde(default)]
+    #[cfg_attr(
+        not(feature = "ort"),
+        schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")
+    )]
     pub ort: Option<backends::OrtTable>,
     /// TensorRT's options (read by builds with the `tensorrt` backend).
     #[serde(default)]
@@ -200,6 +213,13 @@ impl DetectConfig {
                 Some("use 1 to analyse every frame".into()),
             );
         }
+        if self.batch_timeout_ms > 10_000 {
+            inv.field(
+                "batch_timeout_ms",
+                format!("{} ms would hold frames for seconds", self.batch_timeout_ms),
+                Some("a few frame intervals at most, e.g. 40 for 25 fps (default 20)".into()),
+            );
+        }
         if self.batch == 0 {
             inv.field(
                 "batch",
@@ -219,6 +239,7 @@ impl DetectConfig {
     /// The filters after the model, with `B`'s default threshold.
     pub(crate) fn filters<B: DetectBackend>(&self) -> Filters {
         Filters {
+            batch_timeout: std::time::Duration::from_millis(self.batch_timeout_ms),
             classes: self.classes.clone(),
             score_threshold: self.score_threshold.unwrap_or(B::DEFAULT_SCORE_THRESHOLD),
             nms_iou: self.nms_iou,

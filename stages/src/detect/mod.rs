@@ -143,6 +143,14 @@ impl<B: DetectBackend> Transform for Detect<B> {
     fn finish(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
         self.model.finish(out)
     }
+
+    fn held_until(&self) -> Option<std::time::Instant> {
+        self.model.held_until()
+    }
+
+    fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        self.model.flush_partial(out)
+    }
 }
 
 fn read_labels(path: &str) -> Result<Vec<String>, BuildError> {

@@ -36,6 +36,8 @@ pub struct ModelOptions {
 /// The filters after the model: what a running stage changes without reloading it.
 #[derive(Clone, Debug)]
 pub struct Filters {
+    /// How long the first frame of a partial batch waits for the rest.
+    pub batch_timeout: std::time::Duration,
     /// Keep only these labels (`None`: all).
     pub classes: Option<Vec<String>>,
     /// Drop detections scoring below this.
@@ -68,6 +70,12 @@ pub struct ModelDetect {
     batch: usize,
     /// Frames waiting for a batch, in arrival order; `false` = not analysed (`every_nth_frame`).
     pending: Vec<(Frame, bool)>,
+    /// How long the first of them may wait.
+    batch_timeout: std::time::Duration,
+    /// When the first of them arrived.
+    pending_since: Option<std::time::Instant>,
+    /// Batches run short because their time was up.
+    partial_batches: u64,
     /// The input tensor of the last run, reused while the batch keeps its shape.
     input: Option<Tensor>,
 }
@@ -200,6 +208,9 @@ impl ModelDetect {
             weighted: o.family == Some(Family::Blazeface),
             batch: o.batch,
             pending: Vec::new(),
+            batch_timeout: o.filters.batch_timeout,
+            pending_since: None,
+            partial_batches: 0,
             input: None,
         })
     }
@@ -211,7 +222,8 @@ impl ModelDetect {
         o: &Filters,
         changed: &Changed<'_>,
     ) -> Result<Reconfigure, BuildError> {
-        const IN_PLACE: [&str; 5] = [
+        const IN_PLACE: [&str; 6] = [
+            "batch_timeout_ms",
             "score_threshold",
             "classes",
             "every_nth_frame",
@@ -224,6 +236,7 @@ impl ModelDetect {
             return Ok(Reconfigure::Rebuild);
         }
         self.keep = class_filter(&self.labels, o.classes.as_deref())?;
+        self.batch_timeout = o.batch_timeout;
         self.threshold = o.score_threshold;
         self.every = u64::from(o.every_nth_frame);
         self.max = o.max_detections;
@@ -244,11 +257,19 @@ impl ModelDetect {
             .set("score_threshold", f64::from(self.threshold))
             .set("every_nth_frame", self.every)
             .set("batch", self.batch as u64);
+        if self.batch > 1 {
+            report
+                .set("batch_timeout_ms", self.batch_timeout.as_millis() as u64)
+                .set("partial_batches", self.partial_batches);
+        }
     }
 
     /// Take one frame; emits when a batch is full.
     pub fn process(&mut self, frame: Frame, out: &mut Emit<Detections>) -> Result<(), StageError> {
         let analyse = frame.meta.seq.is_multiple_of(self.every);
+        if self.pending.is_empty() {
+            self.pending_since = Some(std::time::Instant::now());
+        }
         self.pending.push((frame, analyse));
         if self.pending.iter().filter(|(_, a)| *a).count() >= self.batch {
             self.flush(out)?;
@@ -261,9 +282,26 @@ impl ModelDetect {
         self.flush(out)
     }
 
+    /// When the frames waiting for a batch must run without the rest (`batch_timeout_ms`
+    /// after the first of them came).
+    pub fn held_until(&self) -> Option<std::time::Instant> {
+        self.pending_since
+            .filter(|_| !self.pending.is_empty())
+            .map(|t| t + self.batch_timeout)
+    }
+
+    /// Run a partial batch whose time is up.
+    pub fn flush_partial(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        if !self.pending.is_empty() {
+            self.partial_batches += 1;
+        }
+        self.flush(out)
+    }
+
     /// Run every waiting frame that is to be analysed in one batch, and emit all waiting
     /// frames' results in arrival order.
     fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
+        self.pending_since = None;
         let pending = std::mem::take(&mut self.pending);
         let analysed: Vec<&Frame> = pending.iter().filter(|(_, a)| *a).map(|(f, _)| f).collect();
         let n = analysed.len();
@@ -435,6 +473,7 @@ mod tests {
             resize,
             batch,
             filters: Filters {
+                batch_timeout: std::time::Duration::from_millis(20),
                 classes: None,
                 score_threshold: 0.5,
                 nms_iou: None,
@@ -488,6 +527,52 @@ mod tests {
                 assert!(got.detections.iter().all(|d| d.score == 1.0));
             }
         }
+    }
+
+    /// A frame waiting in a partial batch (here a skipped frame, which waits for the next
+    /// analysed one) has a deadline, and goes out when it passes.
+    #[test]
+    fn a_partial_batch_goes_out_at_its_deadline() {
+        let input = frames(2);
+        let mut o = options(Resize::Letterbox, 1);
+        o.filters.every_nth_frame = 2;
+        o.filters.batch_timeout = std::time::Duration::from_millis(5);
+        let mut stage = ModelDetect::new(
+            Box::new(MockYolo::new(96)),
+            ("mock", "the mock backend"),
+            o,
+            &BuildCtx::for_stage("det"),
+        )
+        .unwrap();
+        let mut out = Emit::new();
+        stage.process(input[0].clone(), &mut out).unwrap();
+        assert_eq!(
+            out.drain().count(),
+            1,
+            "an analysed frame fills a batch of 1"
+        );
+        assert!(stage.held_until().is_none());
+        let before = std::time::Instant::now();
+        stage.process(input[1].clone(), &mut out).unwrap();
+        assert_eq!(
+            out.drain().count(),
+            0,
+            "a skipped frame waits for the batch"
+        );
+        let due = stage.held_until().expect("a deadline");
+        assert!(due >= before + std::time::Duration::from_millis(5));
+        stage.flush_partial(&mut out).unwrap();
+        let d: Vec<_> = out.drain().collect();
+        assert_eq!(d.len(), 1);
+        assert!(d[0].skipped);
+        assert!(stage.held_until().is_none());
+        let mut r = Report::default();
+        stage.report(&mut r);
+        assert!(
+            r.get("partial_batches").is_none(),
+            "reported with batch > 1 only"
+        );
+        assert_eq!(stage.partial_batches, 1);
     }
 
     /// A real resize (96×64 stretched into 48×48) keeps every box within a pixel or two.
