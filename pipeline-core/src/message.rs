@@ -369,6 +369,14 @@ pub struct Detections {
 }
 
 impl Detections {
+    /// A frame that was analysed and showed nothing.
+    pub fn nothing(frame: &Frame) -> Self {
+        Detections {
+            skipped: false,
+            ..Detections::skipped(frame)
+        }
+    }
+
     /// The marker for a frame that was not analysed (`every_nth_frame`).
     pub fn skipped(frame: &Frame) -> Self {
         Detections {

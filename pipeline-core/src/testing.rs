@@ -68,3 +68,24 @@ pub fn run_sink<K: Sink>(
     k.finish()?;
     Ok(k)
 }
+
+/// A `label` track whose 0.02 × 0.04 box (normalised) has its bottom centre at `(x, y)`:
+/// the anchor zone and line tests place.
+pub fn track_at(track_id: u64, label: &str, (x, y): (f64, f64), age_frames: u64) -> crate::Track {
+    crate::Track {
+        track_id,
+        detection: crate::Detection {
+            class_id: 0,
+            label: label.into(),
+            score: 0.9,
+            bbox: crate::BBox {
+                x: (x - 0.01) as f32,
+                y: (y - 0.04) as f32,
+                width: 0.02,
+                height: 0.04,
+            },
+            keypoints: vec![],
+        },
+        age_frames,
+    }
+}

@@ -274,14 +274,7 @@ impl Hold {
     fn release(&mut self, out: &mut Emit<Detections>) {
         self.since = None;
         for f in self.held.drain(..) {
-            out.push(Detections {
-                meta: f.meta,
-                frame_width: f.width,
-                frame_height: f.height,
-                detections: vec![],
-                skipped: false,
-                face_model: false,
-            });
+            out.push(Detections::nothing(&f));
         }
     }
 }

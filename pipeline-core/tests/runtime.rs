@@ -90,14 +90,7 @@ impl Transform for Flaky {
         if self.0.panic_at == Some(seq) {
             panic!("stage bug at {seq}");
         }
-        out.push(Detections {
-            meta: f.meta,
-            frame_width: f.width,
-            frame_height: f.height,
-            detections: vec![],
-            skipped: false,
-            face_model: false,
-        });
+        out.push(Detections::nothing(&f));
         Ok(())
     }
 }

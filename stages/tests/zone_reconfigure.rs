@@ -5,11 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeflow_core::testing::config_from_toml;
+use edgeflow_core::testing::{config_from_toml, track_at};
 use edgeflow_core::{
-    BBox, BuildCtx, BuildError, ControlError, Detection, Emit, Message, Meta, Outcome, Pipeline,
-    QueuePolicy, RunOptions, Services, Source, SourceEvent, StageError, StageInfo, Track, Tracks,
-    Transform, load_str,
+    BuildCtx, BuildError, ControlError, Emit, Message, Meta, Outcome, Pipeline, QueuePolicy,
+    RunOptions, Services, Source, SourceEvent, StageError, StageInfo, Tracks, Transform, load_str,
 };
 use edgeflow_stages::zone::{ZoneConfig, Zones};
 use serde::Deserialize;
@@ -30,22 +29,7 @@ fn tracks(seq: u64) -> Tracks {
         meta: Meta::now("cam".into(), seq, seq * 40_000_000),
         frame_width: 640,
         frame_height: 480,
-        tracks: vec![Track {
-            track_id: 1,
-            detection: Detection {
-                class_id: 0,
-                label: Arc::from("person"),
-                score: 0.9,
-                bbox: BBox {
-                    x: (x - 0.01) as f32,
-                    y: 0.46,
-                    width: 0.02,
-                    height: 0.04,
-                },
-                keypoints: vec![],
-            },
-            age_frames: seq,
-        }],
+        tracks: vec![track_at(1, "person", (x, 0.5), seq)],
         face_model: false,
     }
 }

@@ -2,13 +2,10 @@
 //! reconfigure or a restart (kept in a file beside the spools), and start from zero only when
 //! asked to.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use edgeflow_core::testing::config_from_toml;
-use edgeflow_core::{
-    BBox, BuildCtx, Counts, Detection, Emit, Meta, Report, Track, Tracks, Transform, ZoneEventKind,
-};
+use edgeflow_core::testing::{config_from_toml, track_at};
+use edgeflow_core::{BuildCtx, Counts, Emit, Meta, Report, Tracks, Transform, ZoneEventKind};
 use edgeflow_stages::zone::{ZoneConfig, Zones};
 
 /// A vertical line at x = 0.5 (`in` is the image's right: `left` of the line drawn downwards) and a zone over the right half.
@@ -34,22 +31,7 @@ fn walk(id: u64, a: f64, b: f64, seq: u64, n: u64, start: SystemTime) -> Vec<Tra
                 meta,
                 frame_width: 640,
                 frame_height: 480,
-                tracks: vec![Track {
-                    track_id: id,
-                    detection: Detection {
-                        class_id: 0,
-                        label: Arc::from("person"),
-                        score: 0.9,
-                        bbox: BBox {
-                            x: (x - 0.01) as f32,
-                            y: 0.46,
-                            width: 0.02,
-                            height: 0.04,
-                        },
-                        keypoints: vec![],
-                    },
-                    age_frames: i,
-                }],
+                tracks: vec![track_at(id, "person", (x, 0.5), i)],
                 face_model: false,
             }
         })

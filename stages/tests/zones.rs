@@ -1,9 +1,7 @@
 //! Zone and line counting on scripted trajectories, with the exact events expected.
 
-use std::sync::Arc;
-
-use edgeflow_core::testing::{config_from_toml, run_transform};
-use edgeflow_core::{BBox, Detection, Meta, Track, Tracks, ZoneEventKind};
+use edgeflow_core::testing::{config_from_toml, run_transform, track_at};
+use edgeflow_core::{Meta, Tracks, ZoneEventKind};
 use edgeflow_stages::zone::{ZoneConfig, Zones};
 
 /// One frame: (track id, anchor point = bottom centre of a 0.02 × 0.04 box, label).
@@ -21,22 +19,7 @@ fn tracks(frames: &[Frame], fps: f64) -> Vec<Tracks> {
                 frame_height: 480,
                 tracks: f
                     .iter()
-                    .map(|(id, (x, y), label)| Track {
-                        track_id: *id,
-                        detection: Detection {
-                            class_id: 0,
-                            label: Arc::from(*label),
-                            score: 0.9,
-                            bbox: BBox {
-                                x: (*x - 0.01) as f32,
-                                y: (*y - 0.04) as f32,
-                                width: 0.02,
-                                height: 0.04,
-                            },
-                            keypoints: vec![],
-                        },
-                        age_frames: i as u64,
-                    })
+                    .map(|(id, p, label)| track_at(*id, label, *p, i as u64))
                     .collect(),
                 face_model: false,
             };

@@ -238,31 +238,10 @@ impl Worker {
     }
 
     /// The next item for a transform or sink, answering commands on the way; a failed stage's
-    /// items are drained and dropped so upstream never blocks on it. `None`: input closed.
+    /// items are drained and dropped so upstream never blocks on it. A transform that holds
+    /// items (a partial batch) is flushed when the time it named passes without input.
+    /// `None`: input closed.
     fn next_item(
-        &mut self,
-        rx: &Receiver<Message>,
-        stage: &mut BuiltStage,
-        out: &mut Vec<Message>,
-    ) -> Option<Message> {
-        loop {
-            match self.next_input(rx, stage, None) {
-                Input::Data(m) => {
-                    self.metrics.queue_depth.set(rx.len() as i64);
-                    if !self.failed {
-                        return Some(m);
-                    }
-                }
-                Input::Command(cmd) => self.command(cmd, stage, out),
-                Input::Closed => return None,
-                Input::Due => {}
-            }
-        }
-    }
-
-    /// Like [`Worker::next_item`] for a transform that may hold items: when the time it named
-    /// passes without input, its `flush` runs and the wait goes on.
-    fn next_transform_item(
         &mut self,
         rx: &Receiver<Message>,
         stage: &mut BuiltStage,
@@ -282,21 +261,25 @@ impl Worker {
                 }
                 Input::Command(cmd) => self.command(cmd, stage, out),
                 Input::Closed => return None,
-                Input::Due => {
-                    if let BuiltStage::Transform(t) = stage {
-                        let start = Instant::now();
-                        self.ctl.shared.busy(start);
-                        let r = t.flush_held(out);
-                        self.ctl.shared.idle(start, false);
-                        for m in out.drain(..) {
-                            self.emit(m);
-                        }
-                        if let Err(e) = r {
-                            self.handle(e);
-                        }
-                    }
-                }
+                Input::Due => self.flush_held(stage, out),
             }
+        }
+    }
+
+    /// Run a transform's `flush`: what it held is due.
+    fn flush_held(&mut self, stage: &mut BuiltStage, out: &mut Vec<Message>) {
+        let BuiltStage::Transform(t) = stage else {
+            return;
+        };
+        let start = Instant::now();
+        self.ctl.shared.busy(start);
+        let r = t.flush_held(out);
+        self.ctl.shared.idle(start, false);
+        for m in out.drain(..) {
+            self.emit(m);
+        }
+        if let Err(e) = r {
+            self.handle(e);
         }
     }
 
@@ -376,7 +359,7 @@ impl Worker {
     pub(super) fn run_transform(mut self, mut stage: BuiltStage, rx: Receiver<Message>) {
         let mut out = Vec::new();
         self.ctl.shared.running();
-        while let Some(msg) = self.next_transform_item(&rx, &mut stage, &mut out) {
+        while let Some(msg) = self.next_item(&rx, &mut stage, &mut out) {
             if let Message::Status(_) = msg {
                 self.forward(msg);
                 continue;
