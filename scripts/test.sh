@@ -29,3 +29,6 @@ cargo test --workspace --locked
 step "every shipped pipeline validates (warnings denied; deep where no server is needed)"
 cargo run --quiet --locked -- validate --deny-warnings pipelines/*.toml
 cargo run --quiet --locked -- validate --deep --deny-warnings $(ls pipelines/*.toml | grep -v -e rtsp -e mqtt)
+
+step "cross build: generic-aarch64 under qemu (people.toml matches x86-64), every board profile"
+cross/ci.sh

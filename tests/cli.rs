@@ -516,6 +516,22 @@ fn list_backends_says_where_onnx_runtime_loads_from() {
         text.contains("hailo     -      planned: no build has it yet"),
         "{text}"
     );
+    // A plain cargo build names no board profile (cross/build.sh sets one).
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "build: profile none (a plain cargo build), {}-linux, GStreamer API {}",
+            std::env::consts::ARCH,
+            if cfg!(feature = "gstreamer-1-22") {
+                "1.22"
+            } else {
+                "1.20"
+            }
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("not in edgeflow yet"), "{text}");
     // From any other folder the checkout's library is found all the same.
     let elsewhere = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))

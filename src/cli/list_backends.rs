@@ -33,7 +33,44 @@ pub fn rows() -> Vec<(&'static str, Option<bool>, String)> {
         .collect()
 }
 
+/// What this binary was built as: the board profile (`cross/build.sh`), the target and the
+/// GStreamer API level, and the profile's accelerator when edgeflow does not have it yet.
+pub fn build_line() -> String {
+    let profile = option_env!("EDGEFLOW_PROFILE").unwrap_or("none (a plain cargo build)");
+    let api =
+        option_env!("EDGEFLOW_GSTREAMER_API").unwrap_or(if cfg!(feature = "gstreamer-1-22") {
+            "1.22"
+        } else {
+            "1.20"
+        });
+    let gst = if cfg!(feature = "gstreamer") {
+        format!(", GStreamer API {api}")
+    } else {
+        ", no GStreamer".to_string()
+    };
+    let mut line = format!(
+        "build: profile {profile}, {}-linux{gst}",
+        std::env::consts::ARCH
+    );
+    match option_env!("EDGEFLOW_ACCELERATOR") {
+        Some(accel) if accel != "none" => {
+            let there = rows()
+                .iter()
+                .any(|(name, ok, _)| *name == accel && ok.is_some());
+            if !there {
+                line.push_str(&format!(
+                    "\n       this board's accelerator backend `{accel}` is not in edgeflow yet: \
+                     detection runs on the CPU (`backend = \"ort\"`)"
+                ));
+            }
+        }
+        _ => {}
+    }
+    line
+}
+
 pub fn run(_: Args) -> anyhow::Result<ExitCode> {
+    println!("{}\n", build_line());
     println!("{:8}  {:5}  DETAIL", "BACKEND", "READY");
     for (name, ok, detail) in rows() {
         let ready = match ok {

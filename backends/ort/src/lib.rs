@@ -5,8 +5,9 @@
 //! where edgeflow looked and how to fix it.
 //!
 //! The library is searched, in order: the `library` option of the stage; `ORT_DYLIB_PATH`;
-//! `libonnxruntime.so*` next to the executable; `assets/ort/libonnxruntime.so.1.31.1` under the
-//! working directory (where `scripts/setup.sh` puts it).
+//! `libonnxruntime.so*` next to the executable; `assets/ort/libonnxruntime.so.1.31.1` (for
+//! aarch64 builds `assets/ort/aarch64/`) under the working directory (where
+//! `scripts/setup.sh` puts it).
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -22,8 +23,13 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 /// The ONNX Runtime version the project pins.
 pub const ORT_VERSION: &str = "1.31.1";
 
-/// Where `scripts/setup.sh` installs the library, relative to the project root.
-pub const PROJECT_LIBRARY: &str = "assets/ort/libonnxruntime.so.1.31.1";
+/// Where `scripts/setup.sh` puts the library for this binary's architecture, relative to the
+/// project root (`assets/ort/` for x86-64, `assets/ort/aarch64/` for aarch64 builds).
+pub const PROJECT_LIBRARY: &str = if cfg!(target_arch = "aarch64") {
+    "assets/ort/aarch64/libonnxruntime.so.1.31.1"
+} else {
+    "assets/ort/libonnxruntime.so.1.31.1"
+};
 
 /// Graph optimization level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,7 +89,7 @@ pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         c.push(dir.join("libonnxruntime.so"));
         // A checkout: the binary is under `<project>/target/<profile>/` (or deeper).
         for up in dir.ancestors().skip(1).take(4) {
-            let lib = up.join("assets/ort").join(&versioned);
+            let lib = up.join(PROJECT_LIBRARY);
             if lib.exists() {
                 c.push(lib);
                 break;

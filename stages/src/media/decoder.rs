@@ -27,6 +27,25 @@ pub const HARDWARE_DECODERS: &[&str] = &[
     "vah265dec",
 ];
 
+/// The decoders a board profile (`cross/profiles/*.toml`, `decoders`) puts first for `"auto"`,
+/// comma-separated, when `cross/build.sh` built this binary.
+pub const PROFILE_DECODERS: Option<&str> = option_env!("EDGEFLOW_DECODERS");
+
+/// The order `"auto"` tries decoders in: the board profile's, then [`HARDWARE_DECODERS`].
+pub fn auto_order() -> Vec<&'static str> {
+    let mut order: Vec<&'static str> = PROFILE_DECODERS
+        .unwrap_or("")
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .collect();
+    for d in HARDWARE_DECODERS {
+        if !order.contains(d) {
+            order.push(d);
+        }
+    }
+    order
+}
+
 /// Which decoder to use: `"auto"` (a hardware decoder when one takes the stream, else the
 /// best-ranked software one, normally `avdec_*`) or a GStreamer element name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,9 +83,9 @@ impl DecoderChoice {
     fn preferred(&self, caps: &gst::CapsRef) -> Option<String> {
         match self {
             DecoderChoice::Named(n) => Some(n.clone()),
-            DecoderChoice::Auto => HARDWARE_DECODERS
-                .iter()
-                .filter_map(|n| gst::ElementFactory::find(n))
+            DecoderChoice::Auto => auto_order()
+                .into_iter()
+                .filter_map(gst::ElementFactory::find)
                 .find(|f| f.can_sink_any_caps(caps))
                 .map(|f| f.name().to_string()),
         }
@@ -150,5 +169,24 @@ mod tests {
             .check_installed()
             .unwrap_err();
         assert!(e.message.contains("`nosuchdec` is not installed"));
+    }
+
+    /// `auto` tries the board profile's decoders first (none in a plain build), then every
+    /// hardware decoder once.
+    #[test]
+    fn auto_tries_the_profiles_decoders_first_then_every_hardware_one() {
+        let order = auto_order();
+        let profile: Vec<&str> = PROFILE_DECODERS
+            .unwrap_or("")
+            .split(',')
+            .filter(|d| !d.is_empty())
+            .collect();
+        assert_eq!(order[..profile.len()], profile[..]);
+        for d in HARDWARE_DECODERS {
+            assert_eq!(order.iter().filter(|x| *x == d).count(), 1, "{d}");
+        }
+        if PROFILE_DECODERS.is_none() {
+            assert_eq!(order, HARDWARE_DECODERS);
+        }
     }
 }
