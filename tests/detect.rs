@@ -493,7 +493,9 @@ fn a_running_detect_stage_changes_its_filters_in_place_and_keeps_its_model_on_a_
         .unwrap_or_else(|d| panic!("{}", d.render(false)));
     let mut p =
         Pipeline::build(loaded.spec, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let rx = p.subscribe("det", 4, QueuePolicy::Block).unwrap();
+    // The test reads between its commands only: a blocking tap would hold the stage in its
+    // send (where it answers no command) once 4 results wait. Dropping the oldest keeps it free.
+    let rx = p.subscribe("det", 4, QueuePolicy::DropOldest).unwrap();
     let run = p.start().unwrap();
     let det = run.stage("det").unwrap();
     let before = seen_detections(&rx, 3);
