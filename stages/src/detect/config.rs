@@ -307,4 +307,30 @@ mod tests {
         let plain: DetectConfig = config_from_toml("").unwrap();
         assert!(plain.notes().is_empty());
     }
+
+    /// A batch wait of seconds is refused at its field; the default passes.
+    #[test]
+    fn a_batch_timeout_of_seconds_is_refused() {
+        let fields = |text: &str| {
+            let cfg: DetectConfig = config_from_toml(text).unwrap();
+            let mut inv = Invalid::new();
+            cfg.validate_filters(&mut inv);
+            inv.into_result()
+                .err()
+                .map(|e| {
+                    e.problems
+                        .into_iter()
+                        .filter_map(|p| p.field)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            fields("batch = 4\nbatch_timeout_ms = 20000"),
+            ["batch_timeout_ms"]
+        );
+        assert!(fields("batch = 4").is_empty());
+        let cfg: DetectConfig = config_from_toml("").unwrap();
+        assert_eq!(cfg.batch_timeout_ms, 20);
+    }
 }
