@@ -211,6 +211,8 @@ pub struct StageEntry {
 pub struct Registry {
     entries: Vec<StageEntry>,
     not_compiled: Vec<NotCompiled>,
+    /// (type, variant value) taken when a stage leaves the variant key out.
+    defaults: Vec<(&'static str, &'static str)>,
 }
 
 impl Registry {
@@ -247,6 +249,22 @@ impl Registry {
             .retain(|e| !(e.info.type_name == info.type_name && e.info.variant == info.variant));
         self.entries.push(StageEntry { info, factory });
         self
+    }
+
+    /// The variant a stage of `type_name` gets when it leaves the variant key out
+    /// (`backend = "auto"` for `detect`). Without one, the key is required.
+    pub fn default_variant(&mut self, type_name: &'static str, value: &'static str) -> &mut Self {
+        self.defaults.retain(|(t, _)| *t != type_name);
+        self.defaults.push((type_name, value));
+        self
+    }
+
+    /// The variant value `type_name` defaults to, if it has one.
+    pub fn variant_default(&self, type_name: &str) -> Option<&'static str> {
+        self.defaults
+            .iter()
+            .find(|(t, _)| *t == type_name)
+            .map(|(_, v)| *v)
     }
 
     /// Every registered entry, in registration order.

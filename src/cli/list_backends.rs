@@ -14,15 +14,13 @@ pub fn rows() -> Vec<(&'static str, Option<bool>, String)> {
     let built = built();
     KNOWN
         .into_iter()
+        .filter(|name| *name != "auto")
         .map(
             |name| match (known(name), built.iter().find(|b| b.name == name)) {
                 (Some(Known::Compiled), Some(b)) => match (b.status)() {
                     Ok(detail) => (name, Some(true), detail),
                     Err(why) => (name, Some(false), why),
                 },
-                (Some(Known::Planned), _) => {
-                    (name, None, "planned: no build has it yet".to_string())
-                }
                 _ => (
                     name,
                     None,
@@ -33,8 +31,17 @@ pub fn rows() -> Vec<(&'static str, Option<bool>, String)> {
         .collect()
 }
 
+/// What `backend = "auto"` (the default) takes on this machine, with the stage's options
+/// left at their defaults, and why.
+pub fn auto_line() -> String {
+    match edgeflow_stages::detect::auto::would_choose(&Default::default()) {
+        Ok(reason) => format!("auto: {}", reason.trim_start_matches("backend `auto` ")),
+        Err(why) => format!("auto: nothing runs here: {why}"),
+    }
+}
+
 /// What this binary was built as: the board profile (`cross/build.sh`), the target and the
-/// GStreamer API level, and the profile's accelerator when edgeflow does not have it yet.
+/// GStreamer API level, and the profile's accelerator when this build lacks its backend.
 pub fn build_line() -> String {
     let profile = option_env!("EDGEFLOW_PROFILE").unwrap_or("none (a plain cargo build)");
     let api =
@@ -52,19 +59,16 @@ pub fn build_line() -> String {
         "build: profile {profile}, {}-linux{gst}",
         std::env::consts::ARCH
     );
-    match option_env!("EDGEFLOW_ACCELERATOR") {
-        Some(accel) if accel != "none" => {
-            let there = rows()
-                .iter()
-                .any(|(name, ok, _)| *name == accel && ok.is_some());
-            if !there {
-                line.push_str(&format!(
-                    "\n       this board's accelerator backend `{accel}` is not in edgeflow yet: \
-                     detection runs on the CPU (`backend = \"ort\"`)"
-                ));
-            }
+    if let Some(accel) = option_env!("EDGEFLOW_ACCELERATOR").filter(|a| *a != "none") {
+        let there = rows()
+            .iter()
+            .any(|(name, ok, _)| *name == accel && ok.is_some());
+        if !there {
+            line.push_str(&format!(
+                "\n       this board's accelerator backend `{accel}` is not in this build: \
+                 rebuild with `--features {accel}` (cross/build.sh does for its profile)"
+            ));
         }
-        _ => {}
     }
     line
 }
@@ -80,5 +84,6 @@ pub fn run(_: Args) -> anyhow::Result<ExitCode> {
         };
         println!("{name:8}  {ready:5}  {detail}");
     }
+    println!("\n{}", auto_line());
     Ok(ExitCode::SUCCESS)
 }

@@ -19,14 +19,6 @@ pub mod zone;
 
 use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 
-// Features named below are reserved for the stages that the media, detect and publish work
-// brings; until then enabling one says so at compile time instead of building a binary that
-// claims to have them.
-#[cfg(any(feature = "tensorrt", feature = "hailo", feature = "rknn"))]
-compile_error!(
-    "backend features tensorrt, hailo and rknn are reserved: `mock` and `ort` are part of this build"
-);
-
 /// Every stage type this build has, plus the ones it was built without.
 pub fn registry() -> Registry {
     let mut r = Registry::new();

@@ -181,6 +181,23 @@ fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     })
 }
 
+/// A tensor of `spec`'s own element type and shape (dynamic dimensions become 1) with every
+/// element `value` (rounded and saturated for integer types).
+pub fn filled_as(spec: &crate::TensorSpec, value: f32) -> Tensor {
+    let shape: Vec<usize> = spec.shape.iter().map(|d| d.unwrap_or(1)).collect();
+    let n: usize = shape.iter().product();
+    let data = match spec.dtype {
+        DType::U8 => TensorData::U8(vec![value.round().clamp(0.0, 255.0) as u8; n]),
+        DType::I8 => TensorData::I8(vec![value.round().clamp(-128.0, 127.0) as i8; n]),
+        DType::F16 => TensorData::F16(vec![half::f16::from_f32(value); n]),
+        _ => TensorData::F32(vec![value; n]),
+    };
+    let mut t = Tensor::new(shape, data);
+    t.layout = spec.layout;
+    t.quantization = spec.quantization;
+    t
+}
+
 /// An NCHW f32 image tensor of `value` everywhere, the shape a spec asks for (dynamic
 /// dimensions become 1): a ready input for a [`Case`].
 pub fn filled(spec: &crate::TensorSpec, value: f32) -> Tensor {

@@ -6,10 +6,13 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod fake;
 mod tensor;
 
 use std::path::PathBuf;
 
+/// Half-precision floats, as [`TensorData::F16`] holds them.
+pub use half::f16;
 pub use tensor::{DType, Layout, Quantization, Tensor, TensorData, TensorRole, TensorSpec};
 
 /// Why a backend could not load or run a model.

@@ -182,8 +182,20 @@ pub struct OrtBackend {
 }
 
 impl OrtBackend {
-    /// Load `model` with `options` (loads the runtime library first if needed).
+    /// Load `model` with `options` (loads the runtime library first if needed), on the CPU.
     pub fn load(model: &Path, options: &OrtOptions) -> Result<Self, BackendError> {
+        Self::load_with_providers(model, options, Vec::new()).map(|(b, _)| b)
+    }
+
+    /// Load `model` with execution providers tried in order (TensorRT, then CUDA, …): each
+    /// that registers is used, in that order, for the nodes it takes; the CPU runs the rest.
+    /// [`Providers`] says which registered and why the others did not, so a fallback is
+    /// never silent.
+    pub fn load_with_providers(
+        model: &Path,
+        options: &OrtOptions,
+        providers: Vec<ort::ep::ExecutionProviderDispatch>,
+    ) -> Result<(Self, Providers), BackendError> {
         init(options.library.as_deref())?;
         let err = |message: String| BackendError::Model {
             path: model.to_path_buf(),
@@ -217,6 +229,20 @@ impl OrtBackend {
                 .with_inter_threads(options.inter_threads)
                 .map_err(|e| err(e.to_string()))?;
         }
+        let mut report = Providers::default();
+        for ep in providers {
+            let name = ep.name().to_string();
+            match builder.with_execution_providers([ep.error_on_failure()]) {
+                Ok(b) => {
+                    builder = b;
+                    report.registered.push(name);
+                }
+                Err(e) => {
+                    report.skipped.push((name, e.to_string()));
+                    builder = e.recover();
+                }
+            }
+        }
         let session = builder
             .commit_from_file(model)
             .map_err(|e| err(format!("not a model ONNX Runtime can load: {e}")))?;
@@ -230,11 +256,32 @@ impl OrtBackend {
             .iter()
             .map(|o| spec(o.name(), o.dtype()))
             .collect();
-        Ok(OrtBackend {
-            session,
-            inputs,
-            outputs,
-        })
+        Ok((
+            OrtBackend {
+                session,
+                inputs,
+                outputs,
+            },
+            report,
+        ))
+    }
+}
+
+/// Which execution providers a session registered, in order, and why the others did not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Providers {
+    /// Registered, in order of preference (empty: the CPU alone).
+    pub registered: Vec<String>,
+    /// (provider, why it did not register).
+    pub skipped: Vec<(String, String)>,
+}
+
+impl Providers {
+    /// The provider that runs the model's nodes first: the first registered, else the CPU.
+    pub fn used(&self) -> &str {
+        self.registered
+            .first()
+            .map_or("CPUExecutionProvider", String::as_str)
     }
 }
 

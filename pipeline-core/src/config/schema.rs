@@ -30,7 +30,10 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
         let mut required = vec![json!("type")];
         if let Some(v) = e.info.variant {
             when.insert(v.key.into(), json!({ "const": v.value }));
-            required.push(json!(v.key));
+            // The default variant's branch also holds when the key is left out.
+            if registry.variant_default(e.info.type_name) != Some(v.value) {
+                required.push(json!(v.key));
+            }
         }
         branches.push(json!({
             "if": { "properties": when, "required": required },
@@ -147,12 +150,16 @@ fn stage_schema(registry: &Registry, mut branches: Vec<Value>) -> Value {
             .entries_of(t)
             .filter_map(|e| e.info.variant.map(|v| v.value))
             .collect();
+        let mut then = json!({
+            "properties": { key: { "enum": values, "description": format!("which `{t}`") } },
+        });
+        match registry.variant_default(t) {
+            Some(d) => then["properties"][key]["default"] = json!(d),
+            None => then["required"] = json!([key]),
+        }
         branches.push(json!({
             "if": { "properties": { "type": { "const": t } }, "required": ["type"] },
-            "then": {
-                "required": [key],
-                "properties": { key: { "enum": values, "description": format!("which `{t}`") } },
-            },
+            "then": then,
         }));
     }
     json!({

@@ -437,7 +437,17 @@ fn resolve_entry<'r>(
         )
         .collect();
     let id = &st.id;
-    let Some((_, v)) = table.remove_entry(vkey) else {
+    let entry = table.remove_entry(vkey);
+    if entry.is_none()
+        && let Some(default) = registry.variant_default(type_name)
+    {
+        st.variant = Some((vkey.to_string(), default.to_string()));
+        return registered
+            .iter()
+            .find(|e| e.info.variant.is_some_and(|x| x.value == default))
+            .copied();
+    }
+    let Some((_, v)) = entry else {
         diags.push(
             Diagnostic::error(
                 format!("stage `{id}` (type `{type_name}`) has no `{vkey}`"),

@@ -10,6 +10,7 @@ use super::backends::{self, Known};
 use super::families::Family;
 use super::model::Filters;
 use super::preprocess::Resize;
+use super::variants::{ModelFormat, ModelPath};
 use super::{DetectBackend, ModelFile};
 
 fn d_max() -> usize {
@@ -40,9 +41,10 @@ fn missing_help(path: &str) -> String {
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectConfig {
-    /// The model file (backends that run one).
+    /// The model file, or one per format (`{ onnx = "...", hef = "...", rknn = "..." }`) so
+    /// each board's backend takes its own (backends that run one).
     #[serde(default)]
-    pub model: Option<String>,
+    pub model: Option<ModelPath>,
     /// `yolo` or `blazeface`; leave out for a backend that decodes its own detections.
     #[serde(default)]
     pub family: Option<Family>,
@@ -81,25 +83,57 @@ pub struct DetectConfig {
         schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")
     )]
     pub ort: Option<backends::OrtTable>,
-    /// TensorRT's options (read by builds with the `tensorrt` backend).
+    /// TensorRT's options (`tensorrt = { fp16 = true }`; read by builds with the `tensorrt` backend).
     #[serde(default)]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
-    pub tensorrt: Option<toml::Table>,
+    #[cfg_attr(
+        not(feature = "tensorrt"),
+        schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")
+    )]
+    pub tensorrt: Option<backends::TensorrtTable>,
     /// HailoRT's options (read by builds with the `hailo` backend).
     #[serde(default)]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
-    pub hailo: Option<toml::Table>,
-    /// RKNN's options (read by builds with the `rknn` backend).
+    #[cfg_attr(
+        not(feature = "hailo"),
+        schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")
+    )]
+    pub hailo: Option<backends::HailoTable>,
+    /// RKNN's options (`rknn = { core_mask = "all" }`; read by builds with the `rknn` backend).
     #[serde(default)]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
-    pub rknn: Option<toml::Table>,
+    #[cfg_attr(
+        not(feature = "rknn"),
+        schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")
+    )]
+    pub rknn: Option<backends::RknnTable>,
+}
+
+impl Default for DetectConfig {
+    /// Every option at its default (no model).
+    fn default() -> Self {
+        DetectConfig {
+            model: None,
+            family: None,
+            labels: None,
+            classes: None,
+            score_threshold: None,
+            nms_iou: None,
+            max_detections: d_max(),
+            resize: Resize::default(),
+            every_nth_frame: one(),
+            batch: one_usize(),
+            batch_timeout_ms: d_batch_timeout_ms(),
+            ort: None,
+            tensorrt: None,
+            hailo: None,
+            rknn: None,
+        }
+    }
 }
 
 impl DetectConfig {
     /// `model`, `family` and `labels` against what backend `B` runs.
     pub(crate) fn validate_model<B: DetectBackend>(&self, inv: &mut Invalid) {
         match B::MODEL {
-            ModelFile::Required => {
+            ModelFile::Required(_) | ModelFile::Any => {
                 if self.model.is_none() {
                     inv.field(
                         "model",
@@ -107,7 +141,13 @@ impl DetectConfig {
                         Some("add `model = \"assets/models/yolov3-tiny-416.onnx\"` (scripts/setup.sh fetches it)".into()),
                     );
                 }
-                if self.family.is_none() {
+                // A .hef with the on-chip NMS decodes its own detections; other files give
+                // the raw outputs of their family.
+                let raw = self
+                    .model
+                    .as_ref()
+                    .is_none_or(|m| m.files().iter().any(|(f, _)| *f != ModelFormat::Hef));
+                if self.family.is_none() && raw {
                     inv.field(
                         "family",
                         format!("`backend = \"{}\"` needs the model's family", B::NAME),
@@ -124,7 +164,7 @@ impl DetectConfig {
                         ),
                     );
                 }
-                self.validate_files(inv);
+                self.validate_files::<B>(inv);
             }
             ModelFile::None => {
                 for (key, set) in [
@@ -144,18 +184,60 @@ impl DetectConfig {
         }
     }
 
+    /// The model files `B` may load: its own format's variant (a missing variant names the
+    /// key to add); for `auto`, every variant a backend of this build runs, of which at least
+    /// one must be there (the one chosen is checked when the stage is built).
+    fn validate_model_files<B: DetectBackend>(&self, inv: &mut Invalid) {
+        let Some(m) = &self.model else { return };
+        let missing = |p: &str| !std::path::Path::new(p).is_file();
+        match B::MODEL {
+            ModelFile::Required(format) => match m.pick(format) {
+                Err(miss) => {
+                    inv.field("model", miss.message(B::NAME), Some(miss.help()));
+                }
+                Ok(p) if missing(p) => {
+                    inv.field(
+                        "model",
+                        format!("no such model file: {p}"),
+                        Some(missing_help(p)),
+                    );
+                }
+                Ok(_) => {}
+            },
+            ModelFile::Any => {
+                let runnable = backends::formats();
+                let files: Vec<(ModelFormat, &str)> = m
+                    .files()
+                    .into_iter()
+                    .filter(|(f, _)| runnable.contains(f))
+                    .collect();
+                if files.is_empty() {
+                    let keys: Vec<String> = runnable.iter().map(|f| format!("`{f}`")).collect();
+                    inv.field(
+                        "model",
+                        "no model this build's backends run",
+                        Some(format!(
+                            "this build runs {}: add one of them to `model`",
+                            keys.join(", ")
+                        )),
+                    );
+                } else if files.iter().all(|(_, p)| missing(p)) {
+                    let names: Vec<&str> = files.iter().map(|(_, p)| *p).collect();
+                    inv.field(
+                        "model",
+                        format!("no such model file: {}", names.join(", ")),
+                        Some(missing_help(names[0])),
+                    );
+                }
+            }
+            ModelFile::None => {}
+        }
+    }
+
     /// What costs nothing to check before a run (local files only): the model file is
     /// there, the labels file reads, and `classes` are among its labels.
-    fn validate_files(&self, inv: &mut Invalid) {
-        if let Some(m) = &self.model
-            && !std::path::Path::new(m).is_file()
-        {
-            inv.field(
-                "model",
-                format!("no such model file: {m}"),
-                Some(missing_help(m)),
-            );
-        }
+    fn validate_files<B: DetectBackend>(&self, inv: &mut Invalid) {
+        self.validate_model_files::<B>(inv);
         let Some(path) = &self.labels else { return };
         match std::fs::read_to_string(path) {
             Err(e) => {
@@ -265,15 +347,6 @@ impl DetectConfig {
             .filter(|(_, present)| *present)
             .filter_map(|(name, _)| match backends::known(name) {
                 Some(Known::Compiled) | None => None,
-                Some(Known::Planned) => Some(Problem {
-                    field: Some(name.to_string()),
-                    message: format!(
-                        "not read: no edgeflow build has a `{name}` backend yet, so its options are ignored"
-                    ),
-                    help: Some(format!(
-                        "the table is kept for the `{name}` backend once it lands"
-                    )),
-                }),
                 Some(Known::NotCompiled { feature }) => Some(Problem {
                     field: Some(name.to_string()),
                     message: format!(
@@ -295,14 +368,17 @@ mod tests {
 
     #[test]
     fn tables_of_backends_this_build_lacks_get_a_note_each() {
-        let cfg: DetectConfig =
-            config_from_toml("ort = {}\nhailo = { hef = \"m.hef\" }\nrknn = { core_mask = 7 }")
-                .unwrap();
+        let cfg: DetectConfig = config_from_toml("ort = {}\nhailo = {}\nrknn = {}").unwrap();
         let noted: Vec<String> = cfg.notes().into_iter().filter_map(|p| p.field).collect();
-        let mut want = vec!["hailo", "rknn"];
-        if cfg!(not(feature = "ort")) {
-            want.insert(0, "ort");
-        }
+        let want: Vec<&str> = [
+            ("ort", cfg!(feature = "ort")),
+            ("hailo", cfg!(feature = "hailo")),
+            ("rknn", cfg!(feature = "rknn")),
+        ]
+        .into_iter()
+        .filter(|(_, built)| !built)
+        .map(|(n, _)| n)
+        .collect();
         assert_eq!(noted, want);
         let plain: DetectConfig = config_from_toml("").unwrap();
         assert!(plain.notes().is_empty());

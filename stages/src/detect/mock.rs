@@ -7,7 +7,7 @@ use std::path::Path;
 
 use edgeflow_backend::Backend;
 use edgeflow_backend_mock::{MockBackend, PALETTE};
-use edgeflow_core::{BuildError, Invalid, StageInfo, Variant};
+use edgeflow_core::{BuildCtx, BuildError, Invalid, StageInfo, Variant};
 
 use super::{DetectBackend, DetectConfig, ModelFile};
 
@@ -68,7 +68,11 @@ sink = "jsonl"
         Ok("built in (deterministic, no runtime library)".to_string())
     }
 
-    fn load(_cfg: &DetectConfig, _model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError> {
+    fn load(
+        _cfg: &DetectConfig,
+        _model: Option<&Path>,
+        _ctx: &BuildCtx,
+    ) -> Result<Box<dyn Backend>, BuildError> {
         Ok(Box::new(MockBackend::new()))
     }
 }

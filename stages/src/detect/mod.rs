@@ -5,6 +5,7 @@
 //! `backend = "..."` is a [`DetectBackend`] that only loads its backend from its options
 //! table (`ort = { ... }`). The backends this build has are in [`backends`].
 
+pub mod auto;
 pub mod backends;
 pub mod config;
 pub mod families;
@@ -13,6 +14,7 @@ pub mod model;
 #[cfg(feature = "ort")]
 pub mod ort;
 pub mod preprocess;
+pub mod variants;
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -26,13 +28,29 @@ use edgeflow_core::{
 pub use config::DetectConfig;
 use model::{ModelDetect, ModelOptions};
 
-/// Whether a backend runs a model file.
+pub use variants::{ModelFormat, ModelPath};
+
+/// Whether a backend runs a model file, and in which format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelFile {
-    /// `model = "..."` is required.
-    Required,
+    /// `model` is required and names a file of this format (the variant of its key).
+    Required(ModelFormat),
+    /// `model` is required; the backend chosen at build time takes its own format (`auto`).
+    Any,
     /// The backend has no model file (`model`, `family` and `labels` are errors).
     None,
+}
+
+/// A backend opened for a stage: what runs, what it is called, and the file it loaded.
+pub struct Opened {
+    /// The loaded model.
+    pub backend: Box<dyn Backend>,
+    /// The backend's `backend = "..."` name (the one chosen, for `auto`).
+    pub name: &'static str,
+    /// How messages name its runtime.
+    pub runtime: &'static str,
+    /// The model file loaded, if any.
+    pub model: Option<PathBuf>,
 }
 
 /// One `backend = "..."` of the detect stage: how it is named, what it needs, and how it
@@ -48,8 +66,8 @@ pub trait DetectBackend: Send + 'static {
     const MOVED: &'static [Moved] = &[];
     /// `score_threshold` when the config leaves it out.
     const DEFAULT_SCORE_THRESHOLD: f32 = 0.4;
-    /// Whether the backend runs a model file.
-    const MODEL: ModelFile = ModelFile::Required;
+    /// Whether the backend runs a model file, and in which format.
+    const MODEL: ModelFile = ModelFile::Required(ModelFormat::Onnx);
     /// The backend's own checks (no devices, no network), after the shared ones.
     fn validate(_cfg: &DetectConfig, _inv: &mut Invalid) {}
     /// Whether the backend's runtime works on this machine: where its library loads from,
@@ -57,8 +75,51 @@ pub trait DetectBackend: Send + 'static {
     fn status() -> Result<String, String> {
         Ok("built in".to_string())
     }
-    /// Load the model (`Some` when [`DetectBackend::MODEL`] is `Required`, checked to exist).
-    fn load(cfg: &DetectConfig, model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError>;
+    /// Whether the backend finds its library and device with the stage's options, and which
+    /// device (`backend = "auto"` takes the first backend whose probe succeeds). Cheap: no
+    /// model is loaded.
+    fn probe(_cfg: &DetectConfig) -> Result<String, String> {
+        Self::status()
+    }
+    /// Load the model (`Some` when [`DetectBackend::MODEL`] is `Required`: the variant in the
+    /// backend's format, checked to exist). Facts worth knowing at start (a provider that
+    /// fell back) go to `ctx.note`.
+    fn load(
+        _cfg: &DetectConfig,
+        _model: Option<&Path>,
+        _ctx: &BuildCtx,
+    ) -> Result<Box<dyn Backend>, BuildError> {
+        Err(BuildError::new(format!(
+            "`backend = \"{}\"` opens through the backend it chooses",
+            Self::NAME
+        )))
+    }
+    /// Pick the model variant, check the file, and load it.
+    fn open(cfg: &DetectConfig, ctx: &BuildCtx) -> Result<Opened, BuildError> {
+        let model = match (Self::MODEL, &cfg.model) {
+            (ModelFile::Required(format), Some(m)) => {
+                let path = m.pick(format).map_err(|miss| {
+                    BuildError::new(miss.message(Self::NAME))
+                        .with_help(miss.help())
+                        .at("model")
+                })?;
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(BuildError::new(format!("no such model file: {}", path.display()))
+                        .with_help("run scripts/setup.sh (it fetches and converts the models into assets/models/), or fix `model`")
+                        .at("model"));
+                }
+                Some(path)
+            }
+            _ => None,
+        };
+        Ok(Opened {
+            backend: Self::load(cfg, model.as_deref(), ctx)?,
+            name: Self::NAME,
+            runtime: Self::RUNTIME,
+            model,
+        })
+    }
 }
 
 /// The detect stage over backend `B`.
@@ -89,21 +150,9 @@ impl<B: DetectBackend> Transform for Detect<B> {
     fn build(cfg: DetectConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
         Self::validate(&cfg).map_err(|e| BuildError::new(e.to_string()))?;
         let labels = cfg.labels.as_deref().map(read_labels).transpose()?;
-        let model = match (B::MODEL, &cfg.model) {
-            (ModelFile::Required, Some(m)) => {
-                let path = PathBuf::from(m);
-                if !path.is_file() {
-                    return Err(BuildError::new(format!("no such model file: {}", path.display()))
-                        .with_help("run scripts/setup.sh (it fetches and converts the models into assets/models/), or fix `model`")
-                        .at("model"));
-                }
-                Some(path)
-            }
-            _ => None,
-        };
-        let backend = B::load(&cfg, model.as_deref())?;
+        let opened = B::open(&cfg, ctx)?;
         let options = ModelOptions {
-            model,
+            model: opened.model,
             family: cfg.family,
             labels,
             resize: cfg.resize,
@@ -111,14 +160,15 @@ impl<B: DetectBackend> Transform for Detect<B> {
             filters: cfg.filters::<B>(),
         };
         Ok(Detect {
-            model: ModelDetect::new(backend, (B::NAME, B::RUNTIME), options, ctx).map_err(|e| {
-                let field = if e.message.contains("`batch") {
-                    "batch"
-                } else {
-                    "family"
-                };
-                e.at(field)
-            })?,
+            model: ModelDetect::new(opened.backend, (opened.name, opened.runtime), options, ctx)
+                .map_err(|e| {
+                    let field = if e.message.contains("`batch") {
+                        "batch"
+                    } else {
+                        "family"
+                    };
+                    e.at(field)
+                })?,
             backend: PhantomData,
         })
     }

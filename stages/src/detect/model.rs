@@ -143,7 +143,13 @@ impl ModelDetect {
         };
         let keep = class_filter(&labels, o.filters.classes.as_deref())?;
         let (inputs, outputs) = (backend.inputs(), backend.outputs());
-        let contract = match o.family {
+        // A model that decodes its own detections (a .hef with the on-chip NMS) needs no
+        // family: one file's `family` names the raw outputs of its other variants.
+        let decodes = outputs
+            .iter()
+            .any(|t| t.role == edgeflow_backend::TensorRole::Detections);
+        let family = o.family.filter(|_| !decodes);
+        let contract = match family {
             Some(family) => family.check(inputs, outputs, labels.len()),
             None => decoding_backend(inputs, outputs),
         }
@@ -186,7 +192,7 @@ impl ModelDetect {
         };
         ctx.note(format!(
             "{what} ({}, {} {:?} input, {} classes{decoded}) on {runtime}",
-            o.family.map_or("no family", Family::name),
+            family.map_or("no family", Family::name),
             contract.size_text(),
             contract.input.dtype,
             labels.len()
@@ -195,8 +201,8 @@ impl ModelDetect {
             backend,
             backend_name: (name, runtime),
             model: o.model,
-            family: o.family,
-            nms_iou: o.filters.nms_iou.unwrap_or(default_nms_iou(o.family)),
+            family,
+            nms_iou: o.filters.nms_iou.unwrap_or(default_nms_iou(family)),
             contract,
             labels: labels.into_iter().map(Into::into).collect(),
             keep,
@@ -205,7 +211,7 @@ impl ModelDetect {
             resize: o.resize,
             every: u64::from(o.filters.every_nth_frame),
             resizer: Resizer::new(),
-            weighted: o.family == Some(Family::Blazeface),
+            weighted: family == Some(Family::Blazeface),
             batch: o.batch,
             pending: Vec::new(),
             batch_timeout: o.filters.batch_timeout,

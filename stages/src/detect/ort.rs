@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use edgeflow_backend::{Backend, BackendError};
 use edgeflow_backend_ort::{Optimization, OrtBackend, OrtOptions};
-use edgeflow_core::{BuildError, Moved, StageInfo, Variant};
+use edgeflow_core::{BuildCtx, BuildError, Moved, StageInfo, Variant};
 use serde::Deserialize;
 
 use super::{DetectBackend, DetectConfig};
@@ -103,7 +103,24 @@ impl DetectBackend for Ort {
         })
     }
 
-    fn load(cfg: &DetectConfig, model: Option<&Path>) -> Result<Box<dyn Backend>, BuildError> {
+    fn probe(cfg: &DetectConfig) -> Result<String, String> {
+        let library = cfg.ort.as_ref().and_then(|t| t.library.as_ref());
+        edgeflow_backend_ort::init(library.map(Path::new).as_deref())
+            .map(|path| {
+                format!(
+                    "the CPU, ONNX Runtime {} from {}",
+                    edgeflow_backend_ort::ORT_VERSION,
+                    path.display()
+                )
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    fn load(
+        cfg: &DetectConfig,
+        model: Option<&Path>,
+        _ctx: &BuildCtx,
+    ) -> Result<Box<dyn Backend>, BuildError> {
         let model = model.ok_or_else(|| BuildError::new("`backend = \"ort\"` needs `model`"))?;
         let table = cfg.ort.clone().unwrap_or_default();
         let options = OrtOptions {
