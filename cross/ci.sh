@@ -2,7 +2,8 @@
 # cross/ci.sh: the cross-build job of the test command. Builds the generic-aarch64 profile,
 # runs it under qemu-aarch64 (list-backends, a test-pattern pipeline, and pipelines/people.toml
 # itself on its first 3 frames), checks its detections against the x86-64 build's on the same
-# frames, then builds every other board profile and checks what each says it compiles in.
+# frames, runs the rknn and hailo backends' tests under qemu against their fake vendor
+# libraries, then builds every other board profile and checks the backends each lists.
 #
 # Needs scripts/setup.sh (cross linker, qemu, the aarch64 ONNX Runtime) and the x86-64 debug
 # binary (`cargo build`); caches what it downloads and builds in $EDGEFLOW_CROSS_CACHE.
@@ -75,15 +76,33 @@ say "under qemu: pipelines/people.toml on its first $FRAMES frames ($(elapsed))"
 "$X86" run pipelines/people.toml --frames $FRAMES > "$WORK/x86.jsonl" 2> "$WORK/x86.err"
 python3 "$CROSS_DIR/compare.py" "$WORK/x86.jsonl" "$WORK/arm.jsonl"
 
-# The board profiles: each builds (the CPU part where edgeflow lacks the board's accelerator)
-# and says what it is.
+# The vendor backends' tests under qemu, against their fake libraries built for aarch64.
+say "under qemu: the rknn and hailo backends against their fake vendor libraries ($(elapsed))"
+"$CROSS_DIR/backend-tests.sh" rknn hailo
+
+# The board profiles: each builds with its accelerator's backend, lists it (not ready under
+# qemu: no vendor library, no device, each saying which), and `auto` falls back to the CPU.
 for profile in jetson-orin rpi5-hailo rk3588; do
   say "profile $profile ($(elapsed))"
   "$CROSS_DIR/build.sh" "$profile"
   "$CROSS_DIR/qemu.sh" "$profile" list-backends > "$WORK/$profile.txt" 2>&1
   api=$(profile_get "$profile" gstreamer_api)
   accel=$(profile_get "$profile" accelerator)
-  expect "$WORK/$profile.txt" "profile $profile, aarch64-linux, GStreamer API $api" \
-    "accelerator backend \`$accel\` is not in edgeflow yet"
+  case "$accel" in
+    tensorrt) why="has neither the TensorRT nor the CUDA provider" ;;
+    hailo) why="cannot load HailoRT (libhailort.so); tried:" ;;
+    rknn) why="cannot load the RKNN runtime (librknnrt.so); tried:" ;;
+  esac
+  expect "$WORK/$profile.txt" "profile $profile, aarch64-linux, GStreamer API $api" "$why" \
+    "auto: chose \`ort\` (the CPU"
+  grep -E "^$accel +no " "$WORK/$profile.txt" >/dev/null || {
+    cat "$WORK/$profile.txt" >&2
+    die "$profile's binary does not list its $accel backend as built in"
+  }
+  for other in tensorrt hailo rknn; do
+    [ "$other" = "$accel" ] && continue
+    grep -E "^$other +- +not compiled" "$WORK/$profile.txt" >/dev/null ||
+      die "$profile's binary has the $other backend, which its profile leaves out"
+  done
 done
 say "cross job passed in $(elapsed)"

@@ -64,3 +64,38 @@ SYSROOT_PACKAGES=(
 # the x86-64 standard library): bookworm-security's rustc-web, with the standard library for
 # both architectures.
 RUST_WEB_VERSION=1.96.0+dfsg1-1~deb12u2
+
+# aarch64_env: the environment for cargo to build aarch64 code here (sets S to the sysroot,
+# CARGO_TARGET_DIR to the shared aarch64 target folder in the cache, RUSTC to the cross
+# toolchain); installs the cross compilers first if they are missing.
+aarch64_env() {
+  if ! command -v aarch64-linux-gnu-g++ >/dev/null; then
+    say "installing the cross compilers (gcc-aarch64-linux-gnu, g++-aarch64-linux-gnu)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu >/dev/null
+  fi
+  RUSTC_CROSS=$("$CROSS_DIR/toolchain.sh")
+  S=$("$CROSS_DIR/sysroot.sh")
+  # One target folder for every aarch64 profile (features differ, dependencies are shared),
+  # kept in the cache so a fresh clone does not build them again.
+  export CARGO_TARGET_DIR=$CACHE/target-aarch64-$(key_of "$RUST_WEB_VERSION")
+  export RUSTC=$RUSTC_CROSS
+  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$S"
+  export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+  export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+  export CFLAGS_aarch64_unknown_linux_gnu="--sysroot=$S"
+  export PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_SYSROOT_DIR=$S
+  export PKG_CONFIG_LIBDIR=$S/usr/lib/aarch64-linux-gnu/pkgconfig:$S/usr/share/pkgconfig
+  # librdkafka's own configure and make read the plain variables; host build scripts keep
+  # the host compiler (cc-rs reads HOST_* before the plain ones).
+  # (its C++ binding, librdkafka++, is built too).
+  export CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++
+  export AR=aarch64-linux-gnu-ar RANLIB=aarch64-linux-gnu-ranlib
+  export CFLAGS="--sysroot=$S" CXXFLAGS="--sysroot=$S" LDFLAGS="--sysroot=$S"
+  export HOST_CC=cc HOST_CXX=c++ HOST_AR=ar HOST_CFLAGS="-O2" HOST_CXXFLAGS="-O2"
+  # openssl-sys (librdkafka's TLS) from the sysroot.
+  export AARCH64_UNKNOWN_LINUX_GNU_OPENSSL_LIB_DIR=$S/usr/lib/aarch64-linux-gnu
+  export AARCH64_UNKNOWN_LINUX_GNU_OPENSSL_INCLUDE_DIR=$S/usr/include
+}

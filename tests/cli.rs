@@ -271,14 +271,14 @@ fn list_stages_shows_ports_and_examples() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("Frame → Detections"), "{text}");
-    // Planned backends say so; a rebuild with their feature would not give them.
-    assert!(!text.contains("needs `--features hailo`"), "{text}");
-    assert!(
-        text.lines().any(
-            |l| l.contains("backend = \"hailo\"") && l.contains("planned: no build has it yet")
-        ),
-        "{text}"
-    );
+    // Every backend of the build, `auto` (the default) among them; none is "planned".
+    for b in ["auto", "mock", "ort", "tensorrt", "hailo", "rknn"] {
+        assert!(
+            text.contains(&format!("backend = \"{b}\"")),
+            "{b} is not listed: {text}"
+        );
+    }
+    assert!(!text.contains("planned"), "{text}");
     assert!(text.contains("Packet → Frame"), "decode is listed: {text}");
     assert!(!text.contains("example:"));
     let verbose =
@@ -512,10 +512,35 @@ fn list_backends_says_where_onnx_runtime_loads_from() {
         )),
         "{text}"
     );
+    // The board backends are built in; on this machine their libraries are not there, and
+    // each says which it looked for.
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name:8}  ")))
+            .unwrap_or_default()
+            .to_string()
+    };
     assert!(
-        text.contains("hailo     -      planned: no build has it yet"),
+        row("hailo").contains("cannot load HailoRT (libhailort.so)"),
         "{text}"
     );
+    assert!(
+        row("rknn").contains("cannot load the RKNN runtime (librknnrt.so)"),
+        "{text}"
+    );
+    assert!(
+        row("tensorrt").contains("neither the TensorRT nor the CUDA provider"),
+        "{text}"
+    );
+    // `auto` says what it takes here and why.
+    assert!(
+        text.contains(&format!(
+            "auto: chose `ort` (the CPU, ONNX Runtime 1.31.1 from {})",
+            lib.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("passed over `tensorrt`: "), "{text}");
     // A plain cargo build names no board profile (cross/build.sh sets one).
     let first = text.lines().next().unwrap_or_default();
     assert_eq!(

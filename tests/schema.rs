@@ -135,9 +135,9 @@ fn the_schema_catches_key_level_mistakes_in_the_right_stage() {
     feature = "mqtt",
     feature = "kafka",
     feature = "webhook",
-    not(feature = "tensorrt"),
-    not(feature = "hailo"),
-    not(feature = "rknn")
+    feature = "tensorrt",
+    feature = "hailo",
+    feature = "rknn"
 ))]
 #[test]
 fn the_checked_in_schema_is_what_the_command_prints() {

@@ -218,3 +218,49 @@ fn flattened_configs_are_left_to_serde() {
     let text = "[stages.s]\ntype = \"src\"\nkind = \"a\"\n[stages.d]\ntype = \"det\"\ninputs = [\"s\"]\nlevel = 2\n[stages.o]\ntype = \"out\"\ninputs = [\"d\"]";
     assert!(load_str(&registry(), "t.toml", text, ".".as_ref()).is_ok());
 }
+
+/// A variant the binary was built without is an error at its value naming the feature; a
+/// type with a default variant takes it when the key is left out, and only then.
+#[test]
+fn not_compiled_variants_and_default_variants() {
+    let mut r = registry();
+    r.not_compiled(edgeflow_core::NotCompiled {
+        type_name: "src",
+        variant: Some(Variant {
+            key: "kind",
+            value: "npu",
+        }),
+        feature: "npu",
+        planned: false,
+        input: None,
+        output: Some(edgeflow_core::PortKind::Frame),
+    });
+    let file = |kind: &str| {
+        format!(
+            "[stages.s]\ntype = \"src\"\n{kind}\n[stages.o]\ntype = \"out\"\ninputs = [\"s\"]\n"
+        )
+    };
+    let text = match load_str(&r, "t.toml", &file("kind = \"npu\""), ".".as_ref()) {
+        Ok(_) => panic!("a variant that is not compiled loaded"),
+        Err(d) => d.render(false),
+    };
+    assert!(
+        text.contains("`src` with `kind = \"npu\"` is not compiled into this binary"),
+        "{text}"
+    );
+    assert!(text.contains("needs cargo feature `npu`"), "{text}");
+    assert!(text.contains("rebuild with `--features npu`"), "{text}");
+    assert!(text.contains("t.toml:3:8"), "points at the value: {text}");
+    // Without a default the key is required...
+    let text = match load_str(&r, "t.toml", &file(""), ".".as_ref()) {
+        Ok(_) => panic!("a stage without its variant key loaded"),
+        Err(d) => d.render(false),
+    };
+    assert!(text.contains("has no `kind`"), "{text}");
+    // ...with one, a stage that leaves it out gets it.
+    r.default_variant("src", "a");
+    assert_eq!(r.variant_default("src"), Some("a"));
+    let spec = load_str(&r, "t.toml", &file(""), ".".as_ref()).unwrap();
+    let s = spec.spec.stages.iter().find(|s| s.id == "s").unwrap();
+    assert_eq!(s.variant, Some(("kind".to_string(), "a".to_string())));
+}

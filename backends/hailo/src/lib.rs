@@ -568,6 +568,18 @@ impl HailoBackend {
     }
 }
 
+impl HailoBackend {
+    /// HailoRT's version (`4.23.0`).
+    pub fn library_version(&self) -> String {
+        self.api.version_text()
+    }
+
+    /// Where HailoRT was loaded from.
+    pub fn library_path(&self) -> &Path {
+        &self.api.path
+    }
+}
+
 impl Backend for HailoBackend {
     fn inputs(&self) -> &[TensorSpec] {
         &self.inputs

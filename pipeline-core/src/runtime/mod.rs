@@ -132,6 +132,7 @@ pub struct Pipeline {
     options: RunOptions,
     metrics: Arc<PipelineMetrics>,
     stop: StopSignal,
+    notes: Notes,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -213,7 +214,14 @@ impl Pipeline {
             options,
             metrics,
             stop,
+            notes,
         })
+    }
+
+    /// What the stages said about their build, as (stage, text): the backend and model
+    /// variant `auto` chose and why, the decoder picked, a provider that fell back.
+    pub fn notes(&self) -> Vec<(String, String)> {
+        self.notes.all()
     }
 
     /// Receive a copy of everything stage `stage_id` produces, through a queue of `capacity`

@@ -9,11 +9,17 @@ pub mod auto;
 pub mod backends;
 pub mod config;
 pub mod families;
+#[cfg(feature = "hailo")]
+pub mod hailo;
 pub mod mock;
 pub mod model;
 #[cfg(feature = "ort")]
 pub mod ort;
 pub mod preprocess;
+#[cfg(feature = "rknn")]
+pub mod rknn;
+#[cfg(feature = "tensorrt")]
+pub mod tensorrt;
 pub mod variants;
 
 use std::marker::PhantomData;
@@ -200,6 +206,39 @@ impl<B: DetectBackend> Transform for Detect<B> {
 
     fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
         self.model.flush_partial(out)
+    }
+}
+
+/// A backend's load error as a build error: a runtime library that does not load points at
+/// `<table>.library` when the stage names one, a model the runtime refuses at `model` with
+/// how to make one it takes.
+#[cfg_attr(
+    not(any(
+        feature = "ort",
+        feature = "tensorrt",
+        feature = "hailo",
+        feature = "rknn"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn load_error(
+    e: edgeflow_backend::BackendError,
+    table: &str,
+    explicit_library: bool,
+    model_help: &str,
+) -> BuildError {
+    match e {
+        edgeflow_backend::BackendError::Runtime { message, help } => {
+            let e = BuildError::new(message).with_help(help);
+            if explicit_library {
+                e.at(format!("{table}.library"))
+            } else {
+                e
+            }
+        }
+        other => BuildError::new(other.to_string())
+            .with_help(model_help)
+            .at("model"),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use edgeflow_backend::{Backend, BackendError};
+use edgeflow_backend::Backend;
 use edgeflow_backend_ort::{Optimization, OrtBackend, OrtOptions};
 use edgeflow_core::{BuildCtx, BuildError, Moved, StageInfo, Variant};
 use serde::Deserialize;
@@ -105,7 +105,7 @@ impl DetectBackend for Ort {
 
     fn probe(cfg: &DetectConfig) -> Result<String, String> {
         let library = cfg.ort.as_ref().and_then(|t| t.library.as_ref());
-        edgeflow_backend_ort::init(library.map(Path::new).as_deref())
+        edgeflow_backend_ort::init(library.map(Path::new))
             .map(|path| {
                 format!(
                     "the CPU, ONNX Runtime {} from {}",
@@ -135,14 +135,13 @@ impl DetectBackend for Ort {
             },
         };
         let explicit = table.library.is_some();
-        let backend = OrtBackend::load(model, &options).map_err(|e| match e {
-            BackendError::Runtime { message, help } => {
-                let e = BuildError::new(message).with_help(help);
-                if explicit { e.at("ort.library") } else { e }
-            }
-            other => BuildError::new(other.to_string())
-                .with_help("check that `model` is an ONNX file (YOLO models from Darknet: scripts/darknet2onnx.py)")
-                .at("model"),
+        let backend = OrtBackend::load(model, &options).map_err(|e| {
+            super::load_error(
+                e,
+                "ort",
+                explicit,
+                "check that `model` is an ONNX file (YOLO models from Darknet: scripts/darknet2onnx.py)",
+            )
         })?;
         Ok(Box::new(backend))
     }
