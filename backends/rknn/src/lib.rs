@@ -127,6 +127,9 @@ impl Api {
                     tracing::info!(library = %path.display(), "RKNN runtime loaded");
                     return Ok(Arc::new(api));
                 }
+                Err(e) if by_name && e.contains("cannot open shared object") => tried.push(
+                    format!("{} (not on the dynamic loader's path)", path.display()),
+                ),
                 Err(e) => tried.push(format!("{} ({e})", path.display())),
             }
         }
