@@ -7,6 +7,7 @@
 
 pub mod conformance;
 pub mod fake;
+pub mod library;
 mod tensor;
 
 use std::path::PathBuf;

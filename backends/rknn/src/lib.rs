@@ -115,31 +115,16 @@ pub struct Api {
 impl Api {
     /// Load the runtime from the first candidate that has every symbol this backend calls.
     pub fn load(explicit: Option<&Path>) -> Result<Arc<Api>, BackendError> {
-        let mut tried = Vec::new();
-        for path in library_candidates(explicit) {
-            let by_name = path.components().count() == 1;
-            if !by_name && !path.exists() {
-                tried.push(format!("{} (not found)", path.display()));
-                continue;
+        match edgeflow_backend::library::first_that_loads(library_candidates(explicit), Api::open) {
+            Ok((api, path)) => {
+                tracing::info!(library = %path.display(), "RKNN runtime loaded");
+                Ok(Arc::new(api))
             }
-            match Api::open(&path) {
-                Ok(api) => {
-                    tracing::info!(library = %path.display(), "RKNN runtime loaded");
-                    return Ok(Arc::new(api));
-                }
-                Err(e) if by_name && e.contains("cannot open shared object") => tried.push(
-                    format!("{} (not on the dynamic loader's path)", path.display()),
-                ),
-                Err(e) => tried.push(format!("{} ({e})", path.display())),
-            }
+            Err(tried) => Err(BackendError::Runtime {
+                message: format!("cannot load the RKNN runtime ({LIBRARY}); tried: {tried}"),
+                help: runtime_help(),
+            }),
         }
-        Err(BackendError::Runtime {
-            message: format!(
-                "cannot load the RKNN runtime ({LIBRARY}); tried: {}",
-                tried.join("; ")
-            ),
-            help: runtime_help(),
-        })
     }
 
     fn open(path: &Path) -> Result<Api, String> {
