@@ -194,3 +194,50 @@ fn rknn_int8_outputs_become_yolo_detections() {
     };
     assert!(d.render(false).contains("zero_copy"), "{}", d.render(false));
 }
+
+/// `backend = "tensorrt"` on this machine's CPU-only ONNX Runtime: neither TensorRT nor CUDA
+/// registers, the model runs on the CPU, and the build note says it is a fallback and why;
+/// with `cuda_fallback = false` that is an error instead.
+#[cfg(feature = "tensorrt")]
+#[test]
+fn a_tensorrt_fallback_is_said_never_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("engines");
+    let det = format!(
+        "backend = \"tensorrt\"\nmodel = \"assets/models/yolov3-tiny-416.onnx\"\nfamily = \"yolo\"\n\
+         labels = \"assets/models/coco.names\"\ntensorrt = {{ engine_cache = {:?} }}",
+        cache.display()
+    );
+    let (frames, notes) = run(&pipeline(&det));
+    assert_eq!(frames.len(), 3);
+    let note = notes
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .find(|n| n.starts_with("execution provider"))
+        .unwrap_or_else(|| panic!("{notes:?}"));
+    assert!(
+        note.starts_with("execution provider CPUExecutionProvider (a fallback: TensorRT did not load; TensorrtExecutionProvider: "),
+        "{note}"
+    );
+    assert!(note.contains("CUDAExecutionProvider: "), "{note}");
+    // The engine folder is keyed (model hash first), even when no engine is built in it.
+    let keyed: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        keyed.len() == 1 && keyed[0].ends_with("-fp16") && keyed[0].contains("-trt"),
+        "{keyed:?}"
+    );
+    let strict = det.replace("tensorrt = {", "tensorrt = { cuda_fallback = false,");
+    let loaded = edgeflow::load_str(
+        &edgeflow::registry(),
+        "t.toml",
+        &pipeline(&strict),
+        ".".as_ref(),
+    )
+    .unwrap();
+    let e = Pipeline::build(loaded.spec, RunOptions::default()).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("TensorRT did not load"), "{text}");
+}
