@@ -67,3 +67,23 @@ pub struct RuntimeStatus {
     /// Where the library was loaded from, or why it was not.
     pub library: Result<PathBuf, String>,
 }
+
+/// The one input of an image model that takes RGB bytes (NPUs: Hailo, RKNN): `inputs` must
+/// be one u8 tensor fitting `spec`; `Err` says what is wrong (`device` names the hardware).
+pub fn rgb_bytes<'a>(
+    inputs: &'a [Tensor],
+    spec: &TensorSpec,
+    device: &str,
+) -> Result<&'a [u8], BackendError> {
+    let [input] = inputs else {
+        return Err(BackendError::Run(format!(
+            "the model takes 1 input tensor, got {}",
+            inputs.len()
+        )));
+    };
+    input.check_against(spec).map_err(BackendError::Run)?;
+    match &input.data {
+        TensorData::U8(pixels) => Ok(pixels),
+        _ => Err(BackendError::Run(format!("{device} takes RGB bytes"))),
+    }
+}

@@ -578,18 +578,7 @@ impl Backend for HailoBackend {
     }
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, BackendError> {
-        let [input] = inputs else {
-            return Err(BackendError::Run(format!(
-                "the model takes 1 input tensor, got {}",
-                inputs.len()
-            )));
-        };
-        input
-            .check_against(&self.inputs[0])
-            .map_err(BackendError::Run)?;
-        let TensorData::U8(pixels) = &input.data else {
-            return Err(BackendError::Run("the device takes RGB bytes".into()));
-        };
+        let pixels = edgeflow_backend::rgb_bytes(inputs, &self.inputs[0], "the device")?;
         let api = &self.api;
         // SAFETY: a whole frame of the input's size.
         let code = unsafe {

@@ -609,18 +609,7 @@ impl Backend for RknnBackend {
     }
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, BackendError> {
-        let [input] = inputs else {
-            return Err(BackendError::Run(format!(
-                "the model takes 1 input tensor, got {}",
-                inputs.len()
-            )));
-        };
-        input
-            .check_against(&self.inputs[0])
-            .map_err(BackendError::Run)?;
-        let TensorData::U8(pixels) = &input.data else {
-            return Err(BackendError::Run("the NPU takes RGB bytes".into()));
-        };
+        let pixels = edgeflow_backend::rgb_bytes(inputs, &self.inputs[0], "the NPU")?;
         let raw = if self.mems.is_some() {
             self.run_zero_copy(pixels)
         } else {
