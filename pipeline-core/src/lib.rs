@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod message;
 pub mod metrics;
+pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod services;

@@ -28,18 +28,23 @@ pub struct Meta {
     /// The file the frame came from, for sources that read several (`images`): events carry
     /// it as `file`.
     pub file: Option<Arc<str>>,
+    /// When the message was last put on an edge's queue (the runtime stamps it): the reader's
+    /// queue wait is the time from here to when it takes the message.
+    pub queued_at: Instant,
 }
 
 impl Meta {
     /// A meta stamped with the current time.
     pub fn now(stream_id: Arc<str>, seq: u64, pts_ns: u64) -> Self {
+        let now = Instant::now();
         Meta {
             stream_id,
             seq,
             pts_ns,
             timestamp: SystemTime::now(),
-            captured_at: Instant::now(),
+            captured_at: now,
             file: None,
+            queued_at: now,
         }
     }
 

@@ -36,6 +36,12 @@ impl LatencyHdr {
             h.saturating_record(ns);
         }
     }
+    fn clear(&self) {
+        let mut h = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(h) = h.as_mut() {
+            h.reset();
+        }
+    }
     fn quantile(&self, q: f64) -> Option<Duration> {
         let h = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         h.as_ref()
@@ -52,6 +58,7 @@ pub struct PipelineMetrics {
     errors: IntCounterVec,
     dropped: IntCounterVec,
     latency: HistogramVec,
+    wait: HistogramVec,
     queue_depth: IntGaugeVec,
     e2e: HistogramVec,
     frames: IntCounter,
@@ -78,6 +85,8 @@ pub struct StageMetrics {
     pub queue_depth: IntGauge,
     latency: Histogram,
     hdr: LatencyHdr,
+    wait: Histogram,
+    wait_hdr: LatencyHdr,
 }
 
 impl StageMetrics {
@@ -85,6 +94,12 @@ impl StageMetrics {
     pub fn observe_latency(&self, d: Duration) {
         self.latency.observe(d.as_secs_f64());
         self.hdr.record(d);
+    }
+
+    /// Record how long one item waited in the stage's input queue.
+    pub fn observe_wait(&self, d: Duration) {
+        self.wait.observe(d.as_secs_f64());
+        self.wait_hdr.record(d);
     }
 }
 
@@ -105,8 +120,16 @@ pub struct StageStats {
     pub queue_depth: i64,
     /// Median processing time per call.
     pub latency_p50: Option<Duration>,
+    /// 95th percentile processing time per call.
+    pub latency_p95: Option<Duration>,
     /// 99th percentile processing time per call.
     pub latency_p99: Option<Duration>,
+    /// Median time an item waited in the input queue (`None` for sources).
+    pub wait_p50: Option<Duration>,
+    /// 95th percentile queue wait.
+    pub wait_p95: Option<Duration>,
+    /// 99th percentile queue wait.
+    pub wait_p99: Option<Duration>,
 }
 
 /// Drops on one edge.
@@ -131,6 +154,8 @@ pub struct MetricsSnapshot {
     pub fps: f64,
     /// Median latency from capture to a sink.
     pub e2e_p50: Option<Duration>,
+    /// 95th percentile latency from capture to a sink.
+    pub e2e_p95: Option<Duration>,
     /// 99th percentile latency from capture to a sink.
     pub e2e_p99: Option<Duration>,
     /// Per stage, in pipeline order.
@@ -194,6 +219,15 @@ impl PipelineMetrics {
             &["stage"],
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let wait = HistogramVec::new(
+            HistogramOpts::new(
+                "stage_queue_wait_seconds",
+                "Time an item waited in a stage's input queue.",
+            )
+            .buckets(latency_buckets()),
+            &["stage"],
+        )?;
+        registry.register(Box::new(wait.clone()))?;
         let queue_depth = IntGaugeVec::new(
             Opts::new(
                 "stage_queue_depth",
@@ -225,6 +259,7 @@ impl PipelineMetrics {
             errors,
             dropped,
             latency,
+            wait,
             queue_depth,
             e2e,
             frames,
@@ -251,6 +286,8 @@ impl PipelineMetrics {
             queue_depth: self.queue_depth.with_label_values(&[id]),
             latency: self.latency.with_label_values(&[id]),
             hdr: LatencyHdr::new(),
+            wait: self.wait.with_label_values(&[id]),
+            wait_hdr: LatencyHdr::new(),
         };
         stages.push((id.to_string(), m.clone()));
         m
@@ -332,7 +369,11 @@ impl PipelineMetrics {
                     .sum(),
                 queue_depth: m.queue_depth.get(),
                 latency_p50: m.hdr.quantile(0.5),
+                latency_p95: m.hdr.quantile(0.95),
                 latency_p99: m.hdr.quantile(0.99),
+                wait_p50: m.wait_hdr.quantile(0.5),
+                wait_p95: m.wait_hdr.quantile(0.95),
+                wait_p99: m.wait_hdr.quantile(0.99),
             })
             .collect();
         let secs = elapsed.as_secs_f64();
@@ -345,10 +386,27 @@ impl PipelineMetrics {
                 0.0
             },
             e2e_p50: self.e2e_hdr.quantile(0.5),
+            e2e_p95: self.e2e_hdr.quantile(0.95),
             e2e_p99: self.e2e_hdr.quantile(0.99),
             stages,
             edges,
         }
+    }
+
+    /// Forget the latency and queue-wait samples so far (stage and end-to-end quantiles start
+    /// again; counters and Prometheus histograms go on): `edgeflow bench` calls it when its
+    /// warm-up frames are through.
+    pub fn clear_quantiles(&self) {
+        for (_, m) in self
+            .stages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            m.hdr.clear();
+            m.wait_hdr.clear();
+        }
+        self.e2e_hdr.clear();
     }
 
     /// The Prometheus registry (for an HTTP `/metrics` endpoint).
@@ -378,6 +436,7 @@ mod tests {
         s.transient_errors.inc();
         s.observe_latency(Duration::from_millis(2));
         s.observe_latency(Duration::from_millis(4));
+        s.observe_wait(Duration::from_millis(7));
         m.edge("cam", "det").inc_by(3);
         m.count_frame();
         m.observe_e2e("out", Duration::from_millis(5));
@@ -389,6 +448,8 @@ mod tests {
         );
         let p50 = det.latency_p50.unwrap().as_secs_f64();
         assert!((0.0019..0.0021).contains(&p50), "{p50}");
+        let wait = det.wait_p99.unwrap().as_secs_f64();
+        assert!((0.0069..0.0071).contains(&wait), "{wait}");
         assert_eq!(snap.total_dropped(), 3);
         assert_eq!(snap.frames, 1);
         let text = m.encode_text();
@@ -400,5 +461,17 @@ mod tests {
             text.contains("edgeflow_stage_latency_seconds_bucket"),
             "{text}"
         );
+        assert!(
+            text.contains("edgeflow_stage_queue_wait_seconds_bucket"),
+            "{text}"
+        );
+        m.clear_quantiles();
+        let snap = m.snapshot();
+        let det = snap.stage("det").unwrap();
+        assert_eq!(
+            (det.latency_p50, det.wait_p50, snap.e2e_p50),
+            (None, None, None)
+        );
+        assert_eq!(det.items_in, 1, "counters go on");
     }
 }

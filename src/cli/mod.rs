@@ -1,5 +1,6 @@
 //! Subcommands, one file each, and what they share: logging, loading with diagnostics.
 
+mod bench;
 mod eval;
 mod graph;
 mod list_backends;
@@ -44,6 +45,9 @@ enum LogFormat {
 enum Command {
     /// Run a pipeline until end of stream or Ctrl-C.
     Run(run::Args),
+    /// Measure a pipeline (fps, per-stage time and queue wait, latency, CPU, memory), or its
+    /// model alone (`--model-only`).
+    Bench(bench::Args),
     /// Check pipeline files without running them.
     Validate(validate::Args),
     /// List the stage types this binary knows.
@@ -86,6 +90,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = edgeflow::registry();
     match cli.command {
         Command::Run(a) => run::run(&registry, a),
+        Command::Bench(a) => bench::run(&registry, a),
         Command::Validate(a) => validate::run(&registry, a),
         Command::ListStages(a) => list_stages::run(&registry, a),
         Command::ListBackends(a) => list_backends::run(a),
@@ -121,4 +126,30 @@ fn load(registry: &Registry, path: &Path) -> Result<Loaded, ExitCode> {
             Err(ExitCode::from(EXIT_CONFIG))
         }
     }
+}
+
+/// First Ctrl-C or SIGTERM: stop the sources and let the queues drain (the command then
+/// reports as usual). Second: quit now, with the shell's code for the signal (130 for SIGINT,
+/// 143 for SIGTERM).
+fn stop_on_signals(stop: edgeflow::StopSignal) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("cannot install the signal handlers")?;
+    std::thread::Builder::new()
+        .name("ef-signals".into())
+        .spawn(move || {
+            for (n, signal) in signals.forever().enumerate() {
+                if n == 0 {
+                    eprintln!("\nstopping: draining queues and flushing sinks (press Ctrl-C again to quit at once)");
+                    stop.stop();
+                } else {
+                    std::process::exit(128 + signal);
+                }
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
 }

@@ -50,27 +50,7 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
     let metrics = pipeline.metrics();
     let handle = pipeline.start().context("cannot start the pipeline")?;
 
-    // First Ctrl-C or SIGTERM: stop the sources and let the queues drain. Second: quit now,
-    // with the shell's code for the signal (130 for SIGINT, 143 for SIGTERM).
-    let stop = handle.stop_signal();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .context("cannot install the signal handlers")?;
-    std::thread::Builder::new()
-        .name("ef-signals".into())
-        .spawn(move || {
-            for (n, signal) in signals.forever().enumerate() {
-                if n == 0 {
-                    eprintln!("\nstopping: draining queues and flushing sinks (press Ctrl-C again to quit at once)");
-                    stop.stop();
-                } else {
-                    std::process::exit(128 + signal);
-                }
-            }
-        })
-        .context("cannot start the signal thread")?;
+    super::stop_on_signals(handle.stop_signal())?;
 
     let bar = (std::io::stderr().is_terminal())
         .then_some(expected)

@@ -19,6 +19,7 @@ pub(super) struct EdgeSender {
 impl EdgeSender {
     /// Send one message; `false` when the reader is gone.
     pub(super) fn send(&self, mut msg: Message) -> bool {
+        msg.meta_mut().queued_at = Instant::now();
         match &self.oldest {
             None => self.tx.send(msg).is_ok(),
             Some(rx) => loop {

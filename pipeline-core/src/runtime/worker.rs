@@ -255,6 +255,7 @@ impl Worker {
             match self.next_input(rx, stage, due) {
                 Input::Data(m) => {
                     self.metrics.queue_depth.set(rx.len() as i64);
+                    self.metrics.observe_wait(m.meta().queued_at.elapsed());
                     if !self.failed {
                         return Some(m);
                     }

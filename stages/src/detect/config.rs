@@ -320,10 +320,15 @@ impl DetectConfig {
 
     /// The filters after the model, with `B`'s default threshold.
     pub(crate) fn filters<B: DetectBackend>(&self) -> Filters {
+        self.filters_with(B::DEFAULT_SCORE_THRESHOLD)
+    }
+
+    /// The filters after the model, with `default_threshold` when `score_threshold` is unset.
+    pub(crate) fn filters_with(&self, default_threshold: f32) -> Filters {
         Filters {
             batch_timeout: std::time::Duration::from_millis(self.batch_timeout_ms),
             classes: self.classes.clone(),
-            score_threshold: self.score_threshold.unwrap_or(B::DEFAULT_SCORE_THRESHOLD),
+            score_threshold: self.score_threshold.unwrap_or(default_threshold),
             nms_iou: self.nms_iou,
             max_detections: self.max_detections,
             every_nth_frame: self.every_nth_frame,

@@ -36,6 +36,9 @@ use model::{ModelDetect, ModelOptions};
 
 pub use variants::{ModelFormat, ModelPath};
 
+/// `score_threshold` when a config leaves it out and the backend names no other.
+pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.4;
+
 /// Whether a backend runs a model file, and in which format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelFile {
@@ -71,7 +74,7 @@ pub trait DetectBackend: Send + 'static {
     /// Old flat keys that moved into the backend's table.
     const MOVED: &'static [Moved] = &[];
     /// `score_threshold` when the config leaves it out.
-    const DEFAULT_SCORE_THRESHOLD: f32 = 0.4;
+    const DEFAULT_SCORE_THRESHOLD: f32 = DEFAULT_SCORE_THRESHOLD;
     /// Whether the backend runs a model file, and in which format.
     const MODEL: ModelFile = ModelFile::Required(ModelFormat::Onnx);
     /// The backend's own checks (no devices, no network), after the shared ones.
@@ -155,26 +158,9 @@ impl<B: DetectBackend> Transform for Detect<B> {
 
     fn build(cfg: DetectConfig, ctx: &BuildCtx) -> Result<Self, BuildError> {
         Self::validate(&cfg).map_err(|e| BuildError::new(e.to_string()))?;
-        let labels = cfg.labels.as_deref().map(read_labels).transpose()?;
-        let opened = B::open(&cfg, ctx)?;
-        let options = ModelOptions {
-            model: opened.model,
-            family: cfg.family,
-            labels,
-            resize: cfg.resize,
-            batch: cfg.batch,
-            filters: cfg.filters::<B>(),
-        };
+        let filters = cfg.filters::<B>();
         Ok(Detect {
-            model: ModelDetect::new(opened.backend, (opened.name, opened.runtime), options, ctx)
-                .map_err(|e| {
-                    let field = if e.message.contains("`batch") {
-                        "batch"
-                    } else {
-                        "family"
-                    };
-                    e.at(field)
-                })?,
+            model: model_detect(&cfg, B::open, filters, ctx)?,
             backend: PhantomData,
         })
     }
@@ -240,6 +226,65 @@ pub(crate) fn load_error(
             .with_help(model_help)
             .at("model"),
     }
+}
+
+/// Open a detect stage's backend with `open` and make the stage's model over it.
+fn model_detect(
+    cfg: &DetectConfig,
+    open: fn(&DetectConfig, &BuildCtx) -> Result<Opened, BuildError>,
+    filters: model::Filters,
+    ctx: &BuildCtx,
+) -> Result<ModelDetect, BuildError> {
+    let labels = cfg.labels.as_deref().map(read_labels).transpose()?;
+    let opened = open(cfg, ctx)?;
+    let options = ModelOptions {
+        model: opened.model,
+        family: cfg.family,
+        labels,
+        resize: cfg.resize,
+        batch: cfg.batch,
+        filters,
+    };
+    ModelDetect::new(opened.backend, (opened.name, opened.runtime), options, ctx).map_err(|e| {
+        let field = if e.message.contains("`batch") {
+            "batch"
+        } else {
+            "family"
+        };
+        e.at(field)
+    })
+}
+
+/// Open the model of a detect stage as the stage would, from its checked config table (the
+/// stage's `config`, without `type` and `backend`) and its `backend` (`auto` chooses): for
+/// tools that run the model alone, such as `edgeflow bench --model-only`.
+pub fn open_model(
+    table: &toml::Table,
+    backend: &str,
+    ctx: &BuildCtx,
+) -> Result<ModelDetect, BuildError> {
+    use serde::Deserialize;
+    let cfg = DetectConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| BuildError::new(format!("the detect stage's config: {}", e.message())))?;
+    let built = backends::built()
+        .into_iter()
+        .find(|b| b.name == backend)
+        .ok_or_else(|| {
+            BuildError::new(format!("this build has no detect backend `{backend}`"))
+                .with_help("`edgeflow list-backends` lists the ones it has")
+                .at("backend")
+        })?;
+    let mut inv = Invalid::new();
+    cfg.validate_filters(&mut inv);
+    (built.validate)(&cfg, &mut inv);
+    inv.into_result()
+        .map_err(|e| BuildError::new(e.to_string()))?;
+    model_detect(
+        &cfg,
+        built.open,
+        cfg.filters_with(DEFAULT_SCORE_THRESHOLD),
+        ctx,
+    )
 }
 
 fn read_labels(path: &str) -> Result<Vec<String>, BuildError> {

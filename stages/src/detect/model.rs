@@ -304,6 +304,56 @@ impl ModelDetect {
         self.flush(out)
     }
 
+    /// Write `frames` into the model's input tensor, one batch item each (the tensor of the
+    /// last call is reused while the shape holds): colour conversion, resize and the element
+    /// conversion. Returns the tensor and where each frame landed in it.
+    pub fn prepare(&mut self, frames: &[&Frame]) -> Result<(Tensor, Vec<Placement>), StageError> {
+        let first = frames
+            .first()
+            .ok_or_else(|| StageError::transient("no frames to prepare"))?;
+        let n = frames.len();
+        let input = &self.contract.input;
+        let shape = input.shape(n, first.width, first.height);
+        let mut tensor = match self.input.take() {
+            Some(t) if t.shape == shape => t,
+            _ => {
+                let len = shape.iter().product();
+                let data = TensorData::zeros(input.dtype, len).ok_or_else(|| {
+                    StageError::transient(format!("a {:?} input cannot be written", input.dtype))
+                })?;
+                let mut t = Tensor::new(shape, data).with_layout(input.layout);
+                t.quantization = input.quantization;
+                t
+            }
+        };
+        let mut places = Vec::with_capacity(n);
+        for (i, frame) in frames.iter().enumerate() {
+            let place = prepare_into(
+                frame,
+                input,
+                self.resize,
+                &mut self.resizer,
+                &mut tensor.data,
+                i,
+            )
+            .map_err(StageError::transient)?;
+            places.push(place);
+        }
+        Ok((tensor, places))
+    }
+
+    /// Run the model on an input [`ModelDetect::prepare`] made.
+    pub fn run_model(&mut self, input: &Tensor) -> Result<Vec<Tensor>, StageError> {
+        self.backend
+            .run(std::slice::from_ref(input))
+            .map_err(StageError::transient)
+    }
+
+    /// Frames the model runs together (`batch`).
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
     /// Run every waiting frame that is to be analysed in one batch, and emit all waiting
     /// frames' results in arrival order.
     fn flush(&mut self, out: &mut Emit<Detections>) -> Result<(), StageError> {
@@ -311,41 +361,14 @@ impl ModelDetect {
         let pending = std::mem::take(&mut self.pending);
         let analysed: Vec<&Frame> = pending.iter().filter(|(_, a)| *a).map(|(f, _)| f).collect();
         let n = analysed.len();
-        let mut places = Vec::with_capacity(n);
+        let mut places = Vec::new();
         let mut per_item: Vec<Vec<Tensor>> = Vec::new();
-        if let Some(first) = analysed.first() {
-            let input = &self.contract.input;
-            let shape = input.shape(n, first.width, first.height);
-            let mut tensor = match self.input.take() {
-                Some(t) if t.shape == shape => t,
-                _ => {
-                    let len = shape.iter().product();
-                    let data = TensorData::zeros(input.dtype, len).ok_or_else(|| {
-                        StageError::transient(format!(
-                            "a {:?} input cannot be written",
-                            input.dtype
-                        ))
-                    })?;
-                    let mut t = Tensor::new(shape, data).with_layout(input.layout);
-                    t.quantization = input.quantization;
-                    t
-                }
-            };
-            for (i, frame) in analysed.iter().enumerate() {
-                let place = prepare_into(
-                    frame,
-                    input,
-                    self.resize,
-                    &mut self.resizer,
-                    &mut tensor.data,
-                    i,
-                )
-                .map_err(StageError::transient)?;
-                places.push(place);
-            }
-            let outputs = self.backend.run(std::slice::from_ref(&tensor));
+        if n > 0 {
+            let (tensor, placed) = self.prepare(&analysed)?;
+            places = placed;
+            let outputs = self.run_model(&tensor);
             self.input = Some(tensor);
-            let outputs = outputs.map_err(StageError::transient)?;
+            let outputs = outputs?;
             // Split every output along the batch dimension.
             per_item = (0..n)
                 .map(|i| {
