@@ -46,7 +46,7 @@ pub enum Optimization {
 }
 
 /// Session options.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OrtOptions {
     /// An explicit path to `libonnxruntime.so`.
     pub library: Option<PathBuf>,
@@ -56,6 +56,33 @@ pub struct OrtOptions {
     pub inter_threads: usize,
     /// Graph optimization level.
     pub optimization: Optimization,
+    /// Let the intra-op threads spin between operators and runs instead of sleeping (`None`:
+    /// ONNX Runtime's default, spinning).
+    pub spinning: Option<bool>,
+    /// The CPU memory arena (ONNX Runtime's default: on). Off, every run allocates and frees
+    /// its tensors: less resident memory, a little slower.
+    pub memory_arena: bool,
+    /// Plan the run's memory once (ONNX Runtime's default: on).
+    pub memory_pattern: bool,
+    /// Where optimised models are kept: the first load optimises the model and saves it
+    /// there; later loads take the saved one with optimisation off, which needs far less
+    /// memory and time to load (`None`: optimise at every load).
+    pub optimized_cache: Option<PathBuf>,
+}
+
+impl Default for OrtOptions {
+    fn default() -> Self {
+        OrtOptions {
+            library: None,
+            intra_threads: 0,
+            inter_threads: 0,
+            optimization: Optimization::All,
+            spinning: None,
+            memory_arena: true,
+            memory_pattern: true,
+            optimized_cache: None,
+        }
+    }
 }
 
 /// Where an installed binary's library lives (`make install`-style layouts and the Debian
