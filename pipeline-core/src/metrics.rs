@@ -393,6 +393,17 @@ impl PipelineMetrics {
         }
     }
 
+    /// Items each stage has taken in so far, in pipeline order: cheap (no quantiles), for
+    /// watching a run closely.
+    pub fn items_in(&self) -> Vec<(String, u64)> {
+        self.stages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, m)| (id.clone(), m.items_in.get()))
+            .collect()
+    }
+
     /// Forget the latency and queue-wait samples so far (stage and end-to-end quantiles start
     /// again; counters and Prometheus histograms go on): `edgeflow bench` calls it when its
     /// warm-up frames are through.
@@ -440,6 +451,7 @@ mod tests {
         m.edge("cam", "det").inc_by(3);
         m.count_frame();
         m.observe_e2e("out", Duration::from_millis(5));
+        assert_eq!(m.items_in(), [("det".to_string(), 1)]);
         let snap = m.snapshot();
         let det = snap.stage("det").unwrap();
         assert_eq!(

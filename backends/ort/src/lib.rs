@@ -10,6 +10,8 @@
 //! `scripts/setup.sh` puts it).
 #![deny(missing_docs)]
 
+pub mod cache;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -231,6 +233,38 @@ impl OrtBackend {
         if !model.is_file() {
             return Err(err("no such file".into()));
         }
+        // The optimised-model cache is for the CPU alone: other providers take nodes of their
+        // own at load, which a saved graph must not fix.
+        let cached = options
+            .optimized_cache
+            .as_deref()
+            .filter(|_| providers.is_empty())
+            .and_then(|dir| match cache::entry(dir, model, options.optimization) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(model = %model.display(), "no optimised-model cache: {e}");
+                    None
+                }
+            });
+        if let Some(entry) = &cached
+            && entry.path.is_file()
+        {
+            let saved = OrtOptions {
+                optimization: Optimization::Disable,
+                optimized_cache: None,
+                ..options.clone()
+            };
+            match Self::load_with_providers(&entry.path, &saved, Vec::new()) {
+                Ok(loaded) => {
+                    tracing::info!(model = %model.display(), optimised = %entry.path.display(), "ONNX Runtime: the optimised model from the cache");
+                    return Ok(loaded);
+                }
+                Err(e) => {
+                    tracing::warn!(optimised = %entry.path.display(), "the cached optimised model does not load ({e}); optimising again");
+                    let _ = std::fs::remove_file(&entry.path);
+                }
+            }
+        }
         let level = match options.optimization {
             Optimization::Disable => GraphOptimizationLevel::Disable,
             Optimization::Basic => GraphOptimizationLevel::Level1,
@@ -246,6 +280,16 @@ impl OrtBackend {
             .map_err(|e| err(e.to_string()))?
             .with_optimization_level(level)
             .map_err(|e| err(e.to_string()))?;
+        let saving = cached.filter(|e| {
+            e.path
+                .parent()
+                .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+        });
+        if let Some(entry) = &saving {
+            builder = builder
+                .with_optimized_model_path(&entry.partial)
+                .map_err(|e| err(e.to_string()))?;
+        }
         if options.intra_threads > 0 {
             builder = builder
                 .with_intra_threads(options.intra_threads)
@@ -256,13 +300,30 @@ impl OrtBackend {
                 .with_inter_threads(options.inter_threads)
                 .map_err(|e| err(e.to_string()))?;
         }
+        if let Some(spin) = options.spinning {
+            builder = builder
+                .with_intra_op_spinning(spin)
+                .and_then(|b| b.with_inter_op_spinning(spin))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        if !options.memory_pattern {
+            builder = builder
+                .with_memory_pattern(false)
+                .map_err(|e| err(e.to_string()))?;
+        }
         let mut report = Providers::default();
+        let mut providers = providers;
+        if !options.memory_arena {
+            providers.push(ort::ep::CPU::default().with_arena_allocator(false).build());
+        }
         for ep in providers {
             let name = ep.name().to_string();
             match builder.with_execution_providers([ep.error_on_failure()]) {
                 Ok(b) => {
                     builder = b;
-                    report.registered.push(name);
+                    if name != "CPUExecutionProvider" {
+                        report.registered.push(name);
+                    }
                 }
                 Err(e) => {
                     report.skipped.push((name, e.to_string()));
@@ -273,6 +334,15 @@ impl OrtBackend {
         let session = builder
             .commit_from_file(model)
             .map_err(|e| err(format!("not a model ONNX Runtime can load: {e}")))?;
+        if let Some(entry) = &saving {
+            match std::fs::rename(&entry.partial, &entry.path) {
+                Ok(()) => tracing::info!(model = %model.display(), optimised = %entry.path.display(), "ONNX Runtime: optimised the model and saved it for the next load"),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&entry.partial);
+                    tracing::warn!(optimised = %entry.path.display(), "cannot save the optimised model: {e}");
+                }
+            }
+        }
         let inputs = session
             .inputs()
             .iter()

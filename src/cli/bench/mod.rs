@@ -21,6 +21,10 @@ use super::{EXIT_CONFIG, load};
 use machine::Machine;
 use report::{EdgeRow, Note, Quantiles, Report, StageRow, ThreadRow};
 
+/// How often the bench looks at the stages' counters (a few atomics: it costs nothing the
+/// stages would notice).
+const POLL_MS: u64 = 10;
+
 /// Model runs of `--model-only` when `--frames` is not given.
 const MODEL_RUNS: u64 = 300;
 
@@ -118,28 +122,29 @@ fn pipeline(spec: edgeflow::PipelineSpec, args: &Args) -> anyhow::Result<Result<
         Ok(p) => p,
         Err(e) => return Ok(Err(build_message(e)?)),
     };
+    let built = edgeflow::process::memory();
     let name = p.name().to_string();
     let notes = p.notes();
     let metrics = p.metrics();
     let mut cpu = CpuSampler::start();
     let handle = p.start().context("cannot start the pipeline")?;
     super::stop_on_signals(handle.stop_signal())?;
-    // Every few milliseconds: what each stage has taken in. Which stages see every frame is
+    // Every POLL_MS: what each stage has taken in. Which stages see every frame is
     // known only at the end (a sink of zone events takes a few); the frames done at a moment
     // are what the last of those has taken.
     let mut polls: Vec<(Instant, Vec<u64>)> = Vec::new();
-    let items_in = |m: &edgeflow::metrics::MetricsSnapshot| -> Vec<u64> {
+    let items_in = |now: Vec<(String, u64)>| -> Vec<u64> {
         stage_ids
             .iter()
-            .map(|id| m.stage(id).map_or(0, |s| s.items_in))
+            .map(|id| now.iter().find(|(s, _)| s == id).map_or(0, |(_, n)| *n))
             .collect()
     };
     let mut window_started = args.warmup == 0;
     let mut last_sample = Instant::now();
     polls.push((Instant::now(), vec![0; stage_ids.len()]));
     while !handle.is_finished() {
-        std::thread::sleep(Duration::from_millis(5));
-        let now = items_in(&metrics.snapshot());
+        std::thread::sleep(Duration::from_millis(POLL_MS));
+        let now = items_in(metrics.items_in());
         // The warm-up is over once a stage past the sources has taken that many frames.
         let furthest = now
             .iter()
@@ -165,7 +170,7 @@ fn pipeline(spec: edgeflow::PipelineSpec, args: &Args) -> anyhow::Result<Result<
         anyhow::bail!("the pipeline failed: {f}");
     }
     let m = &report.metrics;
-    polls.push((Instant::now(), items_in(m)));
+    polls.push((Instant::now(), items_in(metrics.items_in())));
     let Some((t0, f0, t1, f1)) = window(&polls, &sources, args.warmup) else {
         return Ok(Err(format!(
             "fewer frames than the {} warm-up frames went through: lower `--warmup`",
@@ -223,6 +228,8 @@ fn pipeline(spec: edgeflow::PipelineSpec, args: &Args) -> anyhow::Result<Result<
         cpu_s: threads.iter().map(|t| t.1.as_secs_f64()).sum(),
         threads: thread_rows(&threads),
         peak_rss_mb: peak_rss_mb(),
+        built_rss_mb: built.map(|m| mb(m.rss)),
+        built_peak_rss_mb: built.map(|m| mb(m.peak_rss)),
         notes: note_rows(notes),
         machine: Machine::here(),
     }))
@@ -275,8 +282,13 @@ fn note_rows(notes: Vec<(String, String)>) -> Vec<Note> {
         .collect()
 }
 
+/// Bytes as MB (10^6), one decimal.
+fn mb(bytes: u64) -> f64 {
+    (bytes as f64 / 1e5).round() / 10.0
+}
+
 fn peak_rss_mb() -> Option<f64> {
-    edgeflow::process::memory().map(|m| (m.peak_rss as f64 / 1e5).round() / 10.0)
+    edgeflow::process::memory().map(|m| mb(m.peak_rss))
 }
 
 #[cfg(test)]

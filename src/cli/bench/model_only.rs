@@ -117,6 +117,7 @@ pub fn run(mut spec: PipelineSpec, args: &Args) -> anyhow::Result<Result<Report,
                 )));
             }
         };
+    let built = edgeflow::process::memory();
     let batch = model.batch().max(1);
     // Prepare every distinct batch once, timing the preparation per frame.
     let mut prepare = Vec::new();
@@ -188,6 +189,8 @@ pub fn run(mut spec: PipelineSpec, args: &Args) -> anyhow::Result<Result<Report,
         cpu_s: threads.iter().map(|t| t.1.as_secs_f64()).sum(),
         threads: thread_rows(&threads),
         peak_rss_mb: peak_rss_mb(),
+        built_rss_mb: built.map(|m| super::mb(m.rss)),
+        built_peak_rss_mb: built.map(|m| super::mb(m.peak_rss)),
         notes: note_rows(ctx.notes.all()),
         machine: Machine::here(),
     }))

@@ -144,6 +144,10 @@ pub struct Report {
     pub cpu_s: f64,
     /// The most resident memory the process had, MB (10^6 bytes).
     pub peak_rss_mb: Option<f64>,
+    /// Resident memory once every stage was built (models loaded), before the first frame.
+    pub built_rss_mb: Option<f64>,
+    /// The peak resident memory by then (what building, e.g. loading a model, peaked at).
+    pub built_peak_rss_mb: Option<f64>,
     /// What the stages said about their build: backend, device, model variant, decoder.
     pub notes: Vec<Note>,
     /// The machine.
@@ -245,7 +249,13 @@ impl Report {
             threads.join(", ")
         ));
         if let Some(rss) = self.peak_rss_mb {
-            s.push_str(&format!("  peak RSS {rss:.1} MB\n"));
+            let built = match (self.built_rss_mb, self.built_peak_rss_mb) {
+                (Some(b), Some(p)) => {
+                    format!(" (built: {b:.1} MB resident, peaking at {p:.1} MB while building)")
+                }
+                _ => String::new(),
+            };
+            s.push_str(&format!("  peak RSS {rss:.1} MB{built}\n"));
         }
         for n in &self.notes {
             s.push_str(&format!("  {}: {}\n", n.stage, n.text));

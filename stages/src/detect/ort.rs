@@ -62,7 +62,7 @@ pub enum OptLevel {
 
 /// `ort = { ... }`: the options only ONNX Runtime has, in a table named after the backend so
 /// one file can carry the options of several boards' backends.
-#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrtTable {
     /// Threads inside an operator (0: ONNX Runtime decides).
@@ -77,6 +77,41 @@ pub struct OrtTable {
     /// Path to `libonnxruntime.so` (default: ORT_DYLIB_PATH, next to the binary, assets/ort).
     #[serde(default)]
     pub library: Option<String>,
+    /// Let ONNX Runtime's threads spin between operators and runs instead of sleeping
+    /// (default: ONNX Runtime's, spinning; `false` leaves the cores to decoding and the other
+    /// stages while a thread waits).
+    #[serde(default)]
+    pub spinning: Option<bool>,
+    /// ONNX Runtime's CPU memory arena (default on; off: less resident memory).
+    #[serde(default = "yes")]
+    pub memory_arena: bool,
+    /// Plan each run's memory once (default on).
+    #[serde(default = "yes")]
+    pub memory_pattern: bool,
+    /// Keep the optimised model in `.edgeflow/cache/ort/` and load that next time with
+    /// optimisation off: the same speed for half the memory at load (default on; keyed by the
+    /// model's bytes, the runtime release, the level and the CPU).
+    #[serde(default = "yes")]
+    pub optimized_cache: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for OrtTable {
+    fn default() -> Self {
+        OrtTable {
+            intra_threads: 0,
+            inter_threads: 0,
+            optimization: OptLevel::All,
+            library: None,
+            spinning: None,
+            memory_arena: true,
+            memory_pattern: true,
+            optimized_cache: true,
+        }
+    }
 }
 
 /// ONNX Runtime as a detect backend.
@@ -133,6 +168,12 @@ impl DetectBackend for Ort {
                 OptLevel::Extended => Optimization::Extended,
                 OptLevel::All => Optimization::All,
             },
+            spinning: table.spinning,
+            memory_arena: table.memory_arena,
+            memory_pattern: table.memory_pattern,
+            optimized_cache: table
+                .optimized_cache
+                .then(|| PathBuf::from(edgeflow_backend_ort::cache::DEFAULT_DIR)),
         };
         let explicit = table.library.is_some();
         let backend = OrtBackend::load(model, &options).map_err(|e| {
