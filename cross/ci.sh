@@ -70,6 +70,12 @@ say "under qemu: a test-pattern pipeline ($(elapsed))"
 expect "$WORK/demo.err" "30 frames" "end of stream"
 [ "$(wc -l < "$WORK/demo.jsonl")" -ge 30 ] || die "the demo pipeline wrote $(wc -l < "$WORK/demo.jsonl") lines"
 
+# `edgeflow bench` runs under qemu and says that its figures are no speed figures there.
+say "under qemu: edgeflow bench says it is emulated ($(elapsed))"
+"$CROSS_DIR/qemu.sh" generic-aarch64 bench pipelines/demo.toml --frames 20 --warmup 5 \
+  > /dev/null 2> "$WORK/bench.err" || { cat "$WORK/bench.err" >&2; die "bench failed under qemu"; }
+grep -q "EMULATED" "$WORK/bench.err" || { cat "$WORK/bench.err" >&2; die "bench under qemu does not say it is emulated"; }
+
 say "under qemu: pipelines/people.toml on its first $FRAMES frames ($(elapsed))"
 "$CROSS_DIR/qemu.sh" generic-aarch64 run pipelines/people.toml --frames $FRAMES \
   > "$WORK/arm.jsonl" 2> "$WORK/arm.err" || { cat "$WORK/arm.err" >&2; die "people.toml failed under qemu"; }

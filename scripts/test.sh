@@ -30,5 +30,9 @@ step "every shipped pipeline validates (warnings denied; deep where no server is
 cargo run --quiet --locked -- validate --deny-warnings pipelines/*.toml
 cargo run --quiet --locked -- validate --deep --deny-warnings $(ls pipelines/*.toml | grep -v -e rtsp -e mqtt)
 
+step "benchmarks: the criterion benches build; the comparison harness runs (smoke: no figures)"
+cargo bench --workspace --locked --no-run --quiet
+benches/compare/run.sh --smoke > /dev/null
+
 step "cross build: generic-aarch64 under qemu (people.toml matches x86-64), every board profile"
 cross/ci.sh

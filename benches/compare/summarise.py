@@ -99,5 +99,5 @@ te = json.load(open(os.path.join(work, "track-edgeflow.json")))
 tp = json.load(open(os.path.join(work, "track-python.json")))
 print(f"The tracker alone on the peer's detections ({te['frames']} frames, best of 3): "
       f"edgeflow {te['updates_per_s']:.0f} updates/s, supervision {tp['supervision']['updates_per_s']:.0f} "
-      f"({te['updates_per_s'] / tp['supervision']['updates_per_s']:.0f} × slower), roboflow trackers "
-      f"{tp['trackers']['updates_per_s']:.0f} ({te['updates_per_s'] / tp['trackers']['updates_per_s']:.0f} × slower).")
+      f"(edgeflow {te['updates_per_s'] / tp['supervision']['updates_per_s']:.0f} × as many), roboflow trackers "
+      f"{tp['trackers']['updates_per_s']:.0f} ({te['updates_per_s'] / tp['trackers']['updates_per_s']:.0f} × as many).")

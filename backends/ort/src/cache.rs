@@ -10,6 +10,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -50,9 +51,13 @@ pub fn entry(dir: &Path, model: &Path, level: Optimization) -> std::io::Result<E
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
     let name = format!("{stem}-{hex}.onnx");
+    // Unique to this load: threads and processes loading the same model at once each write
+    // their own file, and the last rename wins with a whole one.
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+    let n = LOADS.fetch_add(1, Ordering::Relaxed);
     Ok(Entry {
         path: dir.join(&name),
-        partial: dir.join(format!(".{name}.{}.partial", std::process::id())),
+        partial: dir.join(format!(".{name}.{}-{n}.partial", std::process::id())),
     })
 }
 
@@ -87,11 +92,17 @@ mod tests {
         let a = entry(dir.path(), &model, Optimization::All).unwrap();
         assert!(a.path.starts_with(dir.path()));
         assert!(
-            a.path.file_name().unwrap().to_string_lossy().starts_with("m-"),
+            a.path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("m-"),
             "{a:?}"
         );
         assert_ne!(a.path, a.partial);
-        assert_eq!(entry(dir.path(), &model, Optimization::All).unwrap(), a);
+        let again = entry(dir.path(), &model, Optimization::All).unwrap();
+        assert_eq!(again.path, a.path);
+        assert_ne!(again.partial, a.partial, "each load writes its own file");
         assert_ne!(
             entry(dir.path(), &model, Optimization::Basic).unwrap().path,
             a.path
@@ -101,6 +112,13 @@ mod tests {
             entry(dir.path(), &model, Optimization::All).unwrap().path,
             a.path
         );
-        assert!(entry(dir.path(), &dir.path().join("missing.onnx"), Optimization::All).is_err());
+        assert!(
+            entry(
+                dir.path(),
+                &dir.path().join("missing.onnx"),
+                Optimization::All
+            )
+            .is_err()
+        );
     }
 }

@@ -303,7 +303,8 @@ impl OrtBackend {
         if let Some(spin) = options.spinning {
             builder = builder
                 .with_intra_op_spinning(spin)
-                .and_then(|b| b.with_inter_op_spinning(spin))
+                .map_err(|e| err(e.to_string()))?
+                .with_inter_op_spinning(spin)
                 .map_err(|e| err(e.to_string()))?;
         }
         if !options.memory_pattern {
@@ -336,7 +337,9 @@ impl OrtBackend {
             .map_err(|e| err(format!("not a model ONNX Runtime can load: {e}")))?;
         if let Some(entry) = &saving {
             match std::fs::rename(&entry.partial, &entry.path) {
-                Ok(()) => tracing::info!(model = %model.display(), optimised = %entry.path.display(), "ONNX Runtime: optimised the model and saved it for the next load"),
+                Ok(()) => {
+                    tracing::info!(model = %model.display(), optimised = %entry.path.display(), "ONNX Runtime: optimised the model and saved it for the next load")
+                }
                 Err(e) => {
                     let _ = std::fs::remove_file(&entry.partial);
                     tracing::warn!(optimised = %entry.path.display(), "cannot save the optimised model: {e}");

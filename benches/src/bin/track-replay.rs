@@ -13,8 +13,13 @@ use edgeflow_stages::track::{Tracker, TrackerParams};
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: track-replay DETECTIONS.jsonl [ROUNDS]")?;
-    let rounds: usize = args.next().map_or(Ok(3), |r| r.parse()).map_err(|e| format!("ROUNDS: {e}"))?;
+    let path = args
+        .next()
+        .ok_or("usage: track-replay DETECTIONS.jsonl [ROUNDS]")?;
+    let rounds: usize = args
+        .next()
+        .map_or(Ok(3), |r| r.parse())
+        .map_err(|e| format!("ROUNDS: {e}"))?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let label: Arc<str> = "person".into();
     let mut frames = Vec::new();
@@ -23,17 +28,33 @@ fn main() -> Result<(), String> {
             serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", seq + 1))?;
         let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(1.0) as f32;
         let (w, h) = (num("w"), num("h"));
-        let boxes = v.get("boxes").and_then(|b| b.as_array()).cloned().unwrap_or_default();
+        let boxes = v
+            .get("boxes")
+            .and_then(|b| b.as_array())
+            .cloned()
+            .unwrap_or_default();
         let detections = boxes
             .iter()
             .filter_map(|b| {
-                let b: Vec<f32> = b.as_array()?.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect();
-                let [x1, y1, x2, y2, score] = b[..] else { return None };
+                let b: Vec<f32> = b
+                    .as_array()?
+                    .iter()
+                    .filter_map(|x| x.as_f64())
+                    .map(|x| x as f32)
+                    .collect();
+                let [x1, y1, x2, y2, score] = b[..] else {
+                    return None;
+                };
                 Some(Detection {
                     class_id: 0,
                     label: label.clone(),
                     score,
-                    bbox: BBox { x: x1 / w, y: y1 / h, width: (x2 - x1) / w, height: (y2 - y1) / h },
+                    bbox: BBox {
+                        x: x1 / w,
+                        y: y1 / h,
+                        width: (x2 - x1) / w,
+                        height: (y2 - y1) / h,
+                    },
                     keypoints: vec![],
                 })
             })

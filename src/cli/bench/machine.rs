@@ -37,7 +37,8 @@ impl Machine {
                 std::env::consts::OS,
                 std::env::consts::ARCH
             ),
-            emulated: emulated(std::env::consts::ARCH, &cpuinfo),
+            emulated: emulated(std::env::consts::ARCH, &cpuinfo)
+                || kernel_arch().is_some_and(|k| !same_arch(&k, std::env::consts::ARCH)),
             gstreamer: gstreamer_version(),
         }
     }
@@ -91,6 +92,25 @@ fn emulated(arch: &str, cpuinfo: &str) -> bool {
     }
 }
 
+/// The kernel's own architecture (`/proc/sys/kernel/arch`, Linux 6.1 and later): qemu-user
+/// fakes `uname` for the binary it runs, not this file.
+fn kernel_arch() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/arch")
+        .ok()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+}
+
+/// Whether the kernel's `uname -m` and Rust's architecture name mean the same CPU.
+fn same_arch(kernel: &str, rust: &str) -> bool {
+    match rust {
+        "aarch64" => kernel == "aarch64" || kernel == "arm64",
+        "arm" => kernel.starts_with("arm"),
+        "x86" => matches!(kernel, "i386" | "i486" | "i586" | "i686" | "x86_64"),
+        other => kernel == other,
+    }
+}
+
 #[cfg(feature = "gstreamer")]
 fn gstreamer_version() -> Option<String> {
     gstreamer::init().ok()?;
@@ -121,5 +141,7 @@ mod tests {
         assert!(!emulated("aarch64", arm));
         assert!(!emulated("x86_64", x86));
         assert!(emulated("x86_64", arm));
+        assert!(same_arch("x86_64", "x86_64") && same_arch("arm64", "aarch64"));
+        assert!(!same_arch("x86_64", "aarch64"));
     }
 }

@@ -259,9 +259,19 @@ fn window(
     if total <= warmup && warmup > 0 {
         return None;
     }
-    let start = polls.iter().find(|p| done(p) >= warmup)?;
-    let end = polls.iter().find(|p| done(p) >= total)?;
-    Some((start.0, done(start), end.0, total))
+    // Between the two polls around a count, the moment it was reached (frames flow evenly
+    // over 10 ms): the window starts at the warm-up's last frame and ends at the last one.
+    let at = |n: u64| -> Option<Instant> {
+        let i = polls.iter().position(|p| done(p) >= n)?;
+        let (t1, n1) = (polls[i].0, done(&polls[i]));
+        let Some(prev) = i.checked_sub(1).map(|j| &polls[j]) else {
+            return Some(t1);
+        };
+        let (t0, n0) = (prev.0, done(prev));
+        let part = (n - n0) as f64 / (n1 - n0).max(1) as f64;
+        Some(t0 + t1.saturating_duration_since(t0).mul_f64(part))
+    };
+    Some((at(warmup)?, warmup, at(total)?, total))
 }
 
 fn thread_rows(threads: &[(String, Duration, usize)]) -> Vec<ThreadRow> {
@@ -311,6 +321,9 @@ mod tests {
         let sources = [true, false, false];
         let (t0, f0, t1, f1) = window(&polls, &sources, 10).unwrap();
         assert_eq!((t0, f0, t1, f1), (at(20), 10, at(40), 50));
+        // Between polls, the moment is interpolated: 20 of det's frames at 15 ms.
+        let (t0, f0, _, _) = window(&polls, &sources, 20).unwrap();
+        assert_eq!((t0, f0), (at(25), 20));
         assert_eq!(window(&polls, &sources, 0).unwrap().1, 0);
         assert!(
             window(&polls, &sources, 50).is_none(),

@@ -596,20 +596,30 @@ mod tests {
         let rgb: Vec<u8> = (0..h)
             .flat_map(|y| {
                 (0..w).flat_map(move |x| {
-                    [(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) * 127 / (w + h)) as u8]
+                    [
+                        (x * 255 / w) as u8,
+                        (y * 255 / h) as u8,
+                        ((x + y) * 127 / (w + h)) as u8,
+                    ]
                 })
             })
             .collect();
         let px = |x: u32, y: u32| {
             let i = ((y * w + x) * 3) as usize;
-            let (r, g, b) = (f32::from(rgb[i]), f32::from(rgb[i + 1]), f32::from(rgb[i + 2]));
+            let (r, g, b) = (
+                f32::from(rgb[i]),
+                f32::from(rgb[i + 1]),
+                f32::from(rgb[i + 2]),
+            );
             (
                 (16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8,
                 (128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8,
                 (128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8,
             )
         };
-        let mut data: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| px(x, y).0)).collect();
+        let mut data: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| px(x, y).0))
+            .collect();
         let chroma: Vec<(u8, u8)> = (0..h / 2)
             .flat_map(|y| (0..w / 2).map(move |x| (px(x * 2, y * 2).1, px(x * 2, y * 2).2)))
             .collect();
@@ -620,7 +630,10 @@ mod tests {
             }
             _ => data.extend(chroma.iter().flat_map(|c| [c.0, c.1])),
         }
-        (frame(w, h, format, data), frame(w, h, PixelFormat::Rgb, rgb))
+        (
+            frame(w, h, format, data),
+            frame(w, h, PixelFormat::Rgb, rgb),
+        )
     }
 
     #[test]
@@ -632,9 +645,21 @@ mod tests {
             let (b, pb) = prepare(&rgb, &fmt, Resize::Letterbox, &mut Resizer::new()).unwrap();
             assert_eq!(pa, pb);
             let (a, b) = (a.to_f32(), b.to_f32());
-            let worst = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-            let mean = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
-            assert!(mean < 2.0 / 255.0 && worst < 12.0 / 255.0, "{format:?}: mean {mean}, worst {worst}");
+            let worst = a
+                .iter()
+                .zip(b.iter())
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            let mean = a
+                .iter()
+                .zip(b.iter())
+                .map(|(x, y)| (x - y).abs())
+                .sum::<f32>()
+                / a.len() as f32;
+            assert!(
+                mean < 2.0 / 255.0 && worst < 12.0 / 255.0,
+                "{format:?}: mean {mean}, worst {worst}"
+            );
         }
         // Rows with padding (strides wider than the rows) are packed first: mid grey stays grey.
         let padded = Frame::new(
@@ -643,9 +668,18 @@ mod tests {
             4,
             PixelFormat::I420,
             vec![
-                edgeflow_core::Plane { offset: 0, stride: 6 },
-                edgeflow_core::Plane { offset: 24, stride: 3 },
-                edgeflow_core::Plane { offset: 30, stride: 3 },
+                edgeflow_core::Plane {
+                    offset: 0,
+                    stride: 6,
+                },
+                edgeflow_core::Plane {
+                    offset: 24,
+                    stride: 3,
+                },
+                edgeflow_core::Plane {
+                    offset: 30,
+                    stride: 3,
+                },
             ],
             [vec![126u8; 24], vec![128u8; 12]].concat().into(),
         )
