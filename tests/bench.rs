@@ -3,17 +3,9 @@
 //! measured and add up.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run edgeflow")
-}
+mod support;
+use support::edgeflow;
 
 fn pipeline(dir: &Path, detect: &str) -> PathBuf {
     let p = dir.join("p.toml");

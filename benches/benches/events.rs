@@ -3,43 +3,17 @@
 //! Run with `cargo bench -p edgeflow-benches --bench events`.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use edgeflow_core::{BBox, Detection, Detections, Meta, Port};
+
 use edgeflow_stages::publish::event::events;
 use edgeflow_stages::publish::spool::{Spool, SpoolOptions};
-
-fn message(seq: u64, boxes: usize) -> edgeflow_core::Message {
-    let label: Arc<str> = "person".into();
-    let d = Detection {
-        class_id: 0,
-        label,
-        score: 0.9,
-        bbox: BBox {
-            x: 0.1,
-            y: 0.2,
-            width: 0.1,
-            height: 0.3,
-        },
-        keypoints: vec![],
-    };
-    Detections {
-        meta: Meta::now("cam".into(), seq, seq * 33_000_000),
-        frame_width: 1920,
-        frame_height: 1080,
-        detections: vec![d; boxes],
-        skipped: false,
-        face_model: false,
-    }
-    .into_message()
-}
 
 fn serialise(c: &mut Criterion) {
     let mut g = c.benchmark_group("event_serialise");
     g.throughput(Throughput::Elements(1));
     for boxes in [1usize, 10, 50] {
-        let msg = message(7, boxes);
+        let msg = edgeflow_benches::detections_message(7, boxes);
         g.bench_with_input(BenchmarkId::new("detections", boxes), &msg, |b, msg| {
             b.iter(|| {
                 for e in events("edge-01", msg) {
@@ -52,7 +26,7 @@ fn serialise(c: &mut Criterion) {
 }
 
 fn spool(c: &mut Criterion) {
-    let payload = events("edge-01", &message(7, 3))
+    let payload = events("edge-01", &edgeflow_benches::detections_message(7, 3))
         .first()
         .map(|e| e.to_json())
         .unwrap_or_default();

@@ -3,39 +3,14 @@
 //! Measured, never asserted. Run with `cargo bench -p edgeflow-benches --bench publish`.
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
-use edgeflow_core::{BBox, BuildCtx, Detection, Detections, Meta, Port, Sink};
+use edgeflow_core::{BuildCtx, Sink};
 use edgeflow_stages::publish::mqtt::{MqttConfig, MqttSink};
 use edgeflow_stages::publish::spool::{Spool, SpoolOptions};
 
 const EVENTS: u64 = 20_000;
-
-fn message(seq: u64) -> edgeflow_core::Message {
-    let label: Arc<str> = "person".into();
-    let d = Detection {
-        class_id: 0,
-        label,
-        score: 0.9,
-        bbox: BBox {
-            x: 0.1,
-            y: 0.2,
-            width: 0.1,
-            height: 0.3,
-        },
-        keypoints: vec![],
-    };
-    Detections {
-        meta: Meta::now("cam".into(), seq, seq * 33_000_000),
-        frame_width: 1920,
-        frame_height: 1080,
-        detections: vec![d; 3],
-        skipped: false,
-        face_model: false,
-    }
-    .into_message()
-}
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -45,10 +20,11 @@ fn main() {
         ..SpoolOptions::new(dir.path().join("base"))
     })
     .expect("spool");
-    let payload = edgeflow_stages::publish::events("dev", &message(0))
-        .first()
-        .map(edgeflow_events::Event::to_json)
-        .unwrap_or_default();
+    let payload =
+        edgeflow_stages::publish::events("dev", &edgeflow_benches::detections_message(0, 3))
+            .first()
+            .map(edgeflow_events::Event::to_json)
+            .unwrap_or_default();
     let t = Instant::now();
     for _ in 0..EVENTS {
         let _ = spool.append(&payload);
@@ -87,7 +63,7 @@ fn main() {
     };
     let t = Instant::now();
     for seq in 0..EVENTS {
-        let _ = sink.consume(message(seq));
+        let _ = sink.consume(edgeflow_benches::detections_message(seq, 3));
     }
     let accepted = EVENTS as f64 / t.elapsed().as_secs_f64();
     let _ = sink.finish();

@@ -2,7 +2,18 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// Run the `edgeflow` binary in the project folder, without colours or `RUST_LOG`.
+pub fn edgeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run edgeflow")
+}
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

@@ -32,15 +32,7 @@ pub struct Entry {
 /// The cache entry of `model` optimised at `level` on this CPU, in `dir`.
 pub fn entry(dir: &Path, model: &Path, level: Optimization) -> std::io::Result<Entry> {
     let mut hash = Sha256::new();
-    let mut file = std::fs::File::open(model)?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
+    hash.update(file_sha256(model)?.as_bytes());
     hash.update(ORT_VERSION.as_bytes());
     hash.update(format!("{level:?}").as_bytes());
     hash.update(cpu_identity().as_bytes());
@@ -59,6 +51,21 @@ pub fn entry(dir: &Path, model: &Path, level: Optimization) -> std::io::Result<E
         path: dir.join(&name),
         partial: dir.join(format!(".{name}.{}-{n}.partial", std::process::id())),
     })
+}
+
+/// The SHA-256 of a file, hex.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The CPU model and feature flags (what decides the kernels a fully optimised graph uses).

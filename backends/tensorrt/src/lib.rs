@@ -15,12 +15,10 @@
 
 pub mod cuda;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use edgeflow_backend::BackendError;
 use edgeflow_backend_ort::{OrtBackend, OrtOptions, Providers};
-use sha2::{Digest, Sha256};
 
 /// The board profile (`cross/profiles/`) whose boards carry TensorRT.
 pub const PROFILE: &str = "jetson-orin";
@@ -108,20 +106,7 @@ impl CacheKey {
     }
 }
 
-/// The SHA-256 of a file, hex.
-pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
+pub use edgeflow_backend_ort::cache::file_sha256;
 
 /// TensorRT's provider options, as ONNX Runtime names them (`trt_fp16_enable`, …), for
 /// `options` with the engine cache in `cache_dir` and the calibration table, if any, under
