@@ -23,6 +23,9 @@ APT_PACKAGES=(
   # aarch64 binary here. The Rust toolchain and the arm64 sysroot are unpacked into a cache by
   # cross/build.sh, never installed into the host.
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static
+  # The edge HTTP service's tests: the live page in a real browser (headless), and promtool
+  # (Debian's prometheus package) to check /metrics.
+  chromium prometheus
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }

@@ -45,7 +45,16 @@ pub use edgeflow_core;
 pub use edgeflow_core::*;
 pub use edgeflow_stages;
 
-/// The registry of every stage type built into this binary (see [`edgeflow_stages::registry`]).
+#[cfg(feature = "server")]
+pub use edgeflow_server;
+
+/// The registry of every stage type built into this binary (see [`edgeflow_stages::registry`]),
+/// and the `[server]` section when the binary has the edge HTTP service.
 pub fn registry() -> Registry {
-    edgeflow_stages::registry()
+    let mut r = edgeflow_stages::registry();
+    #[cfg(feature = "server")]
+    r.section::<edgeflow_server::ServerConfig>();
+    #[cfg(not(feature = "server"))]
+    r.section_not_compiled("server", "server");
+    r
 }

@@ -46,10 +46,13 @@ if [ "$SMOKE" = 1 ]; then
   ROUNDS=1 FRAMES_ARG=(--frames 20) MODEL_RUNS=10 LIVE_FRAMES=10 PY_FRAMES=(--frames 20)
 fi
 
-say "building edgeflow (release)"
-cargo build --release --locked --quiet --bin edgeflow
-cargo build --release --locked --quiet -p edgeflow-benches --bin track-replay
-BIN=target/release/edgeflow
+# The smoke run checks the harness, not speed: the debug binaries the tests built will do.
+PROFILE=(--release) DIR=release
+if [ "$SMOKE" = 1 ]; then PROFILE=() DIR=debug; fi
+say "building edgeflow ($DIR)"
+cargo build "${PROFILE[@]}" --locked --quiet --bin edgeflow
+cargo build "${PROFILE[@]}" --locked --quiet -p edgeflow-benches --bin track-replay
+BIN=target/$DIR/edgeflow
 
 VENV=assets/bench-venv
 if ! "$VENV/bin/python" -c "import cv2, onnxruntime, supervision, trackers" 2>/dev/null; then
@@ -106,7 +109,7 @@ for r in $(seq 1 "$ROUNDS"); do
   $BIN bench "$WORK/live.toml" --frames "$LIVE_FRAMES" --json "$WORK/live-$r.json" >/dev/null 2>&1
 done
 say "the tracker alone on the peer's detections"
-target/release/track-replay "$WORK/detections.jsonl" 3 > "$WORK/track-edgeflow.json"
+target/$DIR/track-replay "$WORK/detections.jsonl" 3 > "$WORK/track-edgeflow.json"
 $PY benches/compare/peer.py trackers "$WORK/detections.jsonl" --rounds 3 > "$WORK/track-python.json"
 
 if [ "$SMOKE" = 1 ]; then

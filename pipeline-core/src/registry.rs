@@ -14,6 +14,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
+use crate::config::{Section, SectionEntry};
 use crate::control::{Changed, Reconfigure, Report};
 use crate::message::{Message, Port, PortKind};
 use crate::stage::{
@@ -213,6 +214,10 @@ pub struct Registry {
     not_compiled: Vec<NotCompiled>,
     /// (type, variant value) taken when a stage leaves the variant key out.
     defaults: Vec<(&'static str, &'static str)>,
+    /// Top-level sections besides `[pipeline]` and `[stages]`.
+    sections: Vec<SectionEntry>,
+    /// Sections this binary was built without: (name, cargo feature).
+    sections_not_compiled: Vec<(&'static str, &'static str)>,
 }
 
 impl Registry {
@@ -234,6 +239,34 @@ impl Registry {
     /// Register a [`Sink`].
     pub fn sink<K: Sink>(&mut self, info: StageInfo) -> &mut Self {
         self.push(info, Arc::new(SinkFactory::<K>(PhantomData)))
+    }
+
+    /// Register a top-level section of pipeline files (`[server]`): checked by the loader
+    /// like a stage's table, handed out in [`crate::PipelineSpec::sections`]. A later
+    /// registration of the same name replaces the earlier one.
+    pub fn section<S: Section>(&mut self) -> &mut Self {
+        self.sections.retain(|e| e.name != S::NAME);
+        self.sections.push(SectionEntry::of::<S>());
+        self
+    }
+
+    /// Record a section this binary was built without, and the cargo feature that has it.
+    pub fn section_not_compiled(&mut self, name: &'static str, feature: &'static str) -> &mut Self {
+        self.sections_not_compiled.push((name, feature));
+        self
+    }
+
+    /// Every registered section, in registration order.
+    pub fn sections(&self) -> &[SectionEntry] {
+        &self.sections
+    }
+
+    /// The cargo feature that has section `name`, when this binary was built without it.
+    pub fn section_feature(&self, name: &str) -> Option<&'static str> {
+        self.sections_not_compiled
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
     }
 
     /// Record a type or variant that this binary was built without.

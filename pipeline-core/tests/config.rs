@@ -264,3 +264,82 @@ fn not_compiled_variants_and_default_variants() {
     let s = spec.spec.stages.iter().find(|s| s.id == "s").unwrap();
     assert_eq!(s.variant, Some(("kind".to_string(), "a".to_string())));
 }
+
+/// A registered section: `[web]`.
+#[derive(Debug, Deserialize, edgeflow_core::schemars::JsonSchema)]
+#[schemars(crate = "edgeflow_core::schemars")]
+#[serde(deny_unknown_fields)]
+struct Web {
+    port: u16,
+    #[serde(default)]
+    page: bool,
+}
+
+impl edgeflow_core::Section for Web {
+    const NAME: &'static str = "web";
+    const SUMMARY: &'static str = "a web page";
+    fn validate(&self) -> Result<(), edgeflow_core::Invalid> {
+        let mut inv = edgeflow_core::Invalid::new();
+        if self.port < 1024 {
+            inv.field("port", "is below 1024", Some("pick 8080".into()));
+        }
+        inv.into_result()
+    }
+}
+
+const STAGES: &str =
+    "[stages.s]\ntype = \"src\"\nkind = \"a\"\n[stages.o]\ntype = \"out\"\ninputs = [\"s\"]\n";
+
+#[test]
+fn registered_sections_are_checked_like_stages_and_handed_out_typed() {
+    let mut r = registry();
+    r.section::<Web>().section_not_compiled("server", "server");
+    let load = |text: &str| load_str(&r, "t.toml", text, ".".as_ref());
+    let ok = load(&format!("[web]\nport = 8080\n{STAGES}")).unwrap();
+    let web = ok.spec.sections.get::<Web>().expect("the section, typed");
+    assert_eq!((web.port, web.page), (8080, false));
+    let none = load(STAGES).unwrap();
+    assert!(none.spec.sections.get::<Web>().is_none());
+
+    let text = format!("[web]\nport = 80\npgae = true\n{STAGES}");
+    let err = load(&text).unwrap_err().render(false);
+    assert!(
+        err.contains("invalid `port` in `[web]`: is below 1024"),
+        "{err}"
+    );
+    assert!(err.contains("t.toml:2:8"), "points at the value: {err}");
+    assert!(
+        err.contains("unknown field `pgae` in `[web]`") && err.contains("did you mean `page`?"),
+        "{err}"
+    );
+    let err = load(&format!("[web]\nport = \"x\"\npage = 3\n{STAGES}"))
+        .unwrap_err()
+        .render(false);
+    assert!(
+        err.contains("invalid value for `port` in `[web]`")
+            && err.contains("invalid value for `page` in `[web]`"),
+        "both bad values: {err}"
+    );
+    let err = load(&format!("web = 3\n{STAGES}"))
+        .unwrap_err()
+        .render(false);
+    assert!(err.contains("`web` must be a table"), "{err}");
+    let err = load(&format!("[server]\nlisten = \"x\"\n{STAGES}"))
+        .unwrap_err()
+        .render(false);
+    assert!(
+        err.contains("`[server]` is not in this build") && err.contains("--features server"),
+        "{err}"
+    );
+    let err = load(&format!("[wbe]\n{STAGES}")).unwrap_err().render(false);
+    assert!(
+        err.contains("did you mean `web`?") && err.contains("`[web]`"),
+        "{err}"
+    );
+    let schema = edgeflow_core::pipeline_schema(&r);
+    assert_eq!(
+        schema["properties"]["web"]["properties"]["port"]["type"], "integer",
+        "{}",
+        schema["properties"]["web"]
+    );
+}

@@ -7,6 +7,7 @@ mod list_backends;
 mod list_stages;
 mod run;
 mod schema;
+mod serve;
 #[cfg(feature = "rtsp-server")]
 mod serve_rtsp;
 mod validate;
@@ -17,6 +18,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use edgeflow::{LoadError, Loaded, Registry};
+
+pub use serve::services_for;
 
 /// Exit code for config errors (sysexits `EX_CONFIG`, as Vector uses).
 pub const EXIT_CONFIG: u8 = 78;

@@ -20,6 +20,10 @@ pub struct Args {
     /// Stop each source after N frames.
     #[arg(long, value_name = "N")]
     frames: Option<u64>,
+    /// Serve the edge HTTP service on this address instead of `[server] listen` (port 0:
+    /// a free port; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
 }
 
 pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
@@ -27,11 +31,12 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let options = RunOptions {
+    let mut options = RunOptions {
         max_frames: args.frames,
         ..RunOptions::default()
     };
-    let pipeline = match Pipeline::build(loaded.spec, options) {
+    let server = super::serve::prepare(&loaded.spec, &mut options.services, args.listen.as_deref());
+    let mut pipeline = match Pipeline::build(loaded.spec, options) {
         Ok(p) => p,
         Err(RuntimeError::Build { stage, error }) => {
             eprintln!(
@@ -44,6 +49,13 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
         Err(e) => return Err(e).context("cannot build the pipeline"),
+    };
+    let running = match super::serve::start(server, &mut pipeline) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("error: {}: {message}", args.file.display());
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
     };
     let name = pipeline.name().to_string();
     let expected = pipeline.expected_len();
@@ -96,6 +108,7 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
     let states = handle.states();
     let drain = frames_moved.elapsed();
     let report = handle.wait();
+    super::serve::stop(running);
     eprint!("{}", summary(&name, &report, &states, drain));
     Ok(match report.failure {
         Some(_) => ExitCode::from(1),

@@ -31,7 +31,8 @@ pub fn run(registry: &Registry, args: Args) -> anyhow::Result<ExitCode> {
         let warnings = loaded.warnings.warning_count();
         let stages = loaded.spec.stages.len();
         if args.deep {
-            let report = edgeflow::runtime::check_build(loaded.spec);
+            let services = super::services_for(&loaded.spec);
+            let report = edgeflow::runtime::check_build_with(loaded.spec, &services);
             for (stage, note) in &report.notes {
                 println!("{}: stage `{stage}`: {note}", file.display());
             }

@@ -55,6 +55,20 @@ pub fn registry() -> Registry {
             output: Some(PortKind::Frame),
         });
     }
+    #[cfg(feature = "http")]
+    r.source::<capture::http::HttpSource>(capture::http::INFO);
+    #[cfg(not(feature = "http"))]
+    r.not_compiled(NotCompiled {
+        type_name: "capture",
+        variant: Some(Variant {
+            key: "source",
+            value: "http",
+        }),
+        feature: "server",
+        planned: false,
+        input: None,
+        output: Some(PortKind::Frame),
+    });
     detect::backends::register(&mut r);
     r.transform::<track::Tracking>(track::INFO);
     r.transform::<zone::Zones>(zone::INFO);

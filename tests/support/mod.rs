@@ -1,6 +1,8 @@
 //! Shared by the broker and endpoint tests: free ports and test certificates.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod served;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

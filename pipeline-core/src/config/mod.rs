@@ -18,6 +18,7 @@ mod fragment;
 mod graph;
 mod parse;
 mod schema;
+mod section;
 mod spans;
 mod stage;
 
@@ -29,6 +30,7 @@ use toml::de::{DeTable, DeValue};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, backticked, did_you_mean};
 pub use fragment::{CheckedFragment, Fragment, JsonFragmentError, check_fragment};
 pub use schema::{SCHEMA_ID, pipeline_schema};
+pub use section::{Section, SectionEntry, Sections};
 pub(crate) use stage::ParsedStage;
 pub use stage::StageSchema;
 
@@ -153,6 +155,9 @@ pub struct PipelineSpec {
     pub base_dir: PathBuf,
     /// The stages in file order.
     pub stages: Vec<StageSpec>,
+    /// The registered sections the file has (`[server]`), each as its typed config:
+    /// `spec.sections.get::<S>()`.
+    pub sections: Sections,
 }
 
 impl PipelineSpec {
@@ -211,6 +216,36 @@ pub fn field_span(source: &str, stage: &str, field: &str) -> Option<Range<usize>
     spans::span_of_path(&root, &format!("stages.{stage}.{field}"))
 }
 
+/// A top-level key that is no section: the feature that has it when this binary lacks it, else
+/// the closest name.
+fn unknown_section(registry: &Registry, name: &str, span: Range<usize>) -> Diagnostic {
+    if let Some(feature) = registry.section_feature(name) {
+        return Diagnostic::error(
+            format!("`[{name}]` is not in this build of edgeflow"),
+            Some(span),
+        )
+        .label("compiled out")
+        .help(format!(
+            "rebuild with `--features {feature}`, or remove the `[{name}]` table"
+        ));
+    }
+    let mut known = vec!["pipeline", "stages"];
+    known.extend(registry.sections().iter().map(|e| e.name));
+    let list = known
+        .iter()
+        .map(|n| format!("`[{n}]`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Diagnostic::error(format!("unknown top-level key `{name}`"), Some(span))
+        .label("not a pipeline section")
+        .maybe_help(
+            did_you_mean(name, known.iter().copied()).map(|s| format!("did you mean `{s}`?")),
+        )
+        .help(format!(
+            "a pipeline file has these sections: {list} (and `[stages.<id>]` tables)"
+        ))
+}
+
 /// A file that is not UTF-8: where the first bad byte is, shown in the text read so far.
 fn not_utf8(path: &Path, e: std::string::FromUtf8Error) -> Diagnostics {
     let at = e.utf8_error().valid_up_to();
@@ -248,6 +283,7 @@ pub fn load_str(
     let root = root.into_inner();
 
     let mut meta = PipelineMeta::default_for(file_name);
+    let mut sections = Sections::new();
     let mut stages_value: Option<(Range<usize>, &DeTable<'_>)> = None;
     for (key, value) in root.iter() {
         match key.get_ref().as_ref_str() {
@@ -260,15 +296,12 @@ pub fn load_str(
                         .help("write each stage as its own table: `[stages.cam]`"),
                 ),
             },
-            other => diags.push(
-                Diagnostic::error(format!("unknown top-level key `{other}`"), Some(key.span()))
-                    .label("not a pipeline section")
-                    .maybe_help(
-                        did_you_mean(other, ["pipeline", "stages"])
-                            .map(|s| format!("did you mean `{s}`?")),
-                    )
-                    .help("a pipeline file has a `[pipeline]` table and `[stages.<id>]` tables"),
-            ),
+            other => match registry.sections().iter().find(|e| e.name == other) {
+                Some(entry) => {
+                    section::check_section(entry, value, key.span(), &mut diags, &mut sections)
+                }
+                None => diags.push(unknown_section(registry, other, key.span())),
+            },
         }
     }
 
@@ -328,6 +361,7 @@ pub fn load_str(
             device_id: meta.device_id,
             base_dir: base_dir.to_path_buf(),
             stages,
+            sections,
         },
         warnings: diags,
     })

@@ -41,9 +41,26 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
         }));
         stage_defs.insert(name, config);
     }
+    let mut sections: Vec<(&str, Value)> = registry
+        .sections()
+        .iter()
+        .map(|e| {
+            let mut v = e.factory.schema(&mut generator).to_value();
+            if let Value::Object(m) = &mut v {
+                m.insert("description".into(), json!(e.summary));
+            }
+            (e.name, v)
+        })
+        .collect();
     let mut definitions = generator.take_definitions(true);
     for d in definitions.values_mut() {
         no_null(d);
+    }
+    for (_, d) in &mut sections {
+        no_null(d);
+        if let Value::Object(m) = d {
+            *m = resolve(std::mem::take(m), &definitions);
+        }
     }
     for d in stage_defs.values_mut() {
         no_null(d);
@@ -110,7 +127,7 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
         },
     }));
     definitions.insert("stage".into(), stage_schema(registry, branches));
-    json!({
+    let mut schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": SCHEMA_ID,
         "title": "edgeflow pipeline file",
@@ -135,7 +152,13 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
             },
         },
         "definitions": definitions,
-    })
+    });
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, section) in sections {
+            props.insert(name.into(), section);
+        }
+    }
+    schema
 }
 
 /// The schema every stage table meets: a known `type`, the variant key that type needs, and

@@ -507,18 +507,69 @@ fn resolve_entry<'r>(
 /// of the whole table, `id_span` where problems of the stage as a whole point.
 pub(crate) fn check_config(
     schema: &StageSchema,
-    mut table: DeTable<'_>,
+    table: DeTable<'_>,
     table_span: Range<usize>,
     id_span: Range<usize>,
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
     let factory = &schema.factory;
-    let type_name = &schema.type_name;
-    let place = schema.place();
+    let rules = TableRules {
+        fields: factory.fields(),
+        moved: factory.moved(),
+        reserved: schema.reserved_keys(),
+        place: schema.place(),
+        see: format!(
+            "see `edgeflow list-stages --verbose` for an example `{}` stage",
+            schema.type_name
+        ),
+    };
+    let (configured, table, valid) = check_table(
+        &rules,
+        table,
+        (table_span, id_span),
+        diags,
+        |t| factory.configure(t),
+        |c| (c.validate().err(), c.notes()),
+    )?;
+    Some(Checked {
+        configured,
+        table,
+        valid,
+    })
+}
 
+/// What [`check_table`] knows of a table besides its typed config.
+pub(crate) struct TableRules {
+    /// The typed config's fields (empty: not probed, left to serde).
+    pub(crate) fields: &'static [&'static str],
+    /// Old keys that moved elsewhere.
+    pub(crate) moved: &'static [crate::stage::Moved],
+    /// Keys of the table that are not the config's (`type`, `inputs`), for suggestions.
+    pub(crate) reserved: Vec<&'static str>,
+    /// How diagnostics name the table ("stage `det` (detect)", "`[server]`").
+    pub(crate) place: String,
+    /// The help line of a bad value.
+    pub(crate) see: String,
+}
+
+/// Check a table against a typed config `C` read by `configure`: every unknown field (with
+/// did-you-mean), then serde's type errors (each bad field taken out and the rest read again,
+/// so all are reported in one run), then `review`'s problems (errors) and notes (warnings),
+/// each pointing at its key or value. `spans` are the whole table's and where problems of the
+/// table as a whole point. Returns the config, the same as a plain table, and whether no
+/// problem was found.
+pub(crate) fn check_table<C>(
+    rules: &TableRules,
+    mut table: DeTable<'_>,
+    (table_span, id_span): (Range<usize>, Range<usize>),
+    diags: &mut Diagnostics,
+    configure: impl Fn(Spanned<DeValue<'_>>) -> Result<C, toml::de::Error>,
+    review: impl FnOnce(&C) -> (Option<crate::stage::Invalid>, Vec<crate::stage::Problem>),
+) -> Option<(C, toml::Table, bool)> {
+    let place = &rules.place;
     // Unknown fields: all of them, each with a suggestion, before the typed config is read.
-    let fields = factory.fields();
-    let mut all_fields = schema.reserved_keys();
+    let fields = rules.fields;
+    let mut all_fields = rules.reserved.clone();
     all_fields.extend(fields.iter().copied());
     // A config whose field list cannot be probed (serde `flatten`) is left to serde.
     let unknown: Vec<(String, Range<usize>)> = table
@@ -527,14 +578,14 @@ pub(crate) fn check_config(
         .filter(|(k, _)| !fields.contains(&k.get_ref().as_ref_str()))
         .map(|(k, _)| (k.get_ref().to_string(), k.span()))
         .collect();
-    let moved = factory.moved();
+    let moved = rules.moved;
     // Every diagnostic against the whole table first: a moved key's line names every old key
     // of its table.
     let found: Vec<Diagnostic> = unknown
         .iter()
         .map(|(k, span)| match moved.iter().find(|m| m.key == k) {
-            Some(m) => moved_field(m, moved, &table, diags, span.clone(), &place),
-            None => unknown_field(k, span.clone(), &place, &all_fields),
+            Some(m) => moved_field(m, moved, &table, diags, span.clone(), place),
+            None => unknown_field(k, span.clone(), place, &all_fields),
         })
         .collect();
     for d in found {
@@ -558,14 +609,14 @@ pub(crate) fn check_config(
             DeValue::Table(table.clone()),
         )))
     };
-    let see = format!("see `edgeflow list-stages --verbose` for an example `{type_name}` stage");
+    let see = &rules.see;
     let before = diags.error_count();
     // serde stops at the first bad value: take that field out and read again, so every
     // field's problem is reported in one run (and the rest of the config is still checked).
     let mut table = table;
     let mut bad_fields: Vec<String> = Vec::new();
     let configured = loop {
-        let e = match factory.configure(Spanned::new(
+        let e = match configure(Spanned::new(
             table_span.clone(),
             DeValue::Table(table.clone()),
         )) {
@@ -625,15 +676,13 @@ pub(crate) fn check_config(
             bad_fields.iter().any(|b| b == top)
         })
     };
-    let problems: Vec<crate::stage::Problem> = configured
-        .validate()
-        .err()
+    let (invalid, notes) = review(&configured);
+    let problems: Vec<crate::stage::Problem> = invalid
         .map(|i| i.problems)
         .unwrap_or_default()
         .into_iter()
         .filter(|p| !reported(p))
         .collect();
-    let notes = configured.notes();
     for (p, error) in problems
         .into_iter()
         .map(|p| (p, true))
@@ -654,11 +703,7 @@ pub(crate) fn check_config(
     }
     // The typed config read it, so the plain table reads too.
     let valid = diags.error_count() == before && unknown.is_empty();
-    Some(Checked {
-        configured,
-        table: as_table.unwrap_or_default(),
-        valid,
-    })
+    Some((configured, as_table.unwrap_or_default(), valid))
 }
 
 fn role_of(input: Option<PortKind>, output: Option<PortKind>) -> Role {

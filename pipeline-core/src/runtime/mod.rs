@@ -234,6 +234,19 @@ impl Pipeline {
         capacity: usize,
         policy: QueuePolicy,
     ) -> Result<Receiver<Message>, RuntimeError> {
+        let name = format!("subscriber-{}", self.taps.len() + 1);
+        self.subscribe_as(stage_id, &name, capacity, policy)
+    }
+
+    /// [`Pipeline::subscribe`] with the subscriber's name, which its edge's drops are counted
+    /// under (`edgeflow_edge_dropped_total{from, to = name}`).
+    pub fn subscribe_as(
+        &mut self,
+        stage_id: &str,
+        name: &str,
+        capacity: usize,
+        policy: QueuePolicy,
+    ) -> Result<Receiver<Message>, RuntimeError> {
         let idx = self
             .nodes
             .iter()
@@ -241,10 +254,9 @@ impl Pipeline {
             .ok_or_else(|| RuntimeError::NoSuchOutput(stage_id.to_string()))?;
         let (tx, rx) = flume::bounded(capacity.max(1));
         let keep = (policy == QueuePolicy::DropOldest).then(|| rx.clone());
-        let name = format!("subscriber-{}", self.taps.len() + 1);
         self.taps.push(Tap {
             from: idx,
-            name,
+            name: name.to_string(),
             tx,
             oldest: keep,
         });

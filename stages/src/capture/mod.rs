@@ -2,6 +2,8 @@
 
 #[cfg(feature = "gstreamer")]
 pub mod file;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "gstreamer")]
 pub mod images;
 mod pace;

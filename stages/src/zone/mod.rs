@@ -373,6 +373,18 @@ impl Transform for Zones {
         if let Some(since) = self.totals.since() {
             report.set("totals_since", since);
         }
+        // Where the zones and lines are, for overlays (the edge service's page and frames).
+        report.set(
+            "outline",
+            serde_json::json!({
+                "zones": self.cfg.zones.iter().map(|z| serde_json::json!({
+                    "id": z.id, "polygon": z.polygon,
+                })).collect::<Vec<_>>(),
+                "lines": self.cfg.lines.iter().map(|l| serde_json::json!({
+                    "id": l.id, "from": l.from, "to": l.to, "in_side": l.in_side,
+                })).collect::<Vec<_>>(),
+            }),
+        );
         if self.totals.failed_saves() > 0 {
             report.set("totals_failed_saves", self.totals.failed_saves());
         }
