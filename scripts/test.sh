@@ -12,7 +12,7 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "the stages crate builds warning-free with each optional sink or backend alone (board builds)"
-for features in "" webhook mqtt kafka ort tensorrt hailo rknn; do
+for features in "" webhook mqtt kafka ort tensorrt hailo rknn http; do
   cargo clippy --quiet --locked -p edgeflow-stages --no-default-features --features "$features" \
     -- -D warnings
 done

@@ -152,6 +152,48 @@ impl Served {
         Self::finish(req.send(body))
     }
 
+    /// POST over a plain socket, ignoring a write the server cut short, and read the answer.
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = tcp
+            .write_all(head.as_bytes())
+            .and_then(|_| tcp.write_all(body));
+        let mut raw = Vec::new();
+        let _ = tcp.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP answer: {text}"));
+        let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let content_type = headers
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        Answer {
+            status,
+            content_type,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     /// Poll `GET path` until `ok` holds of its JSON (or panic after `within`).
     pub fn wait_json(
         &self,

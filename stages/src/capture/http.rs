@@ -234,14 +234,11 @@ impl FrameInbox {
     /// Post a JPEG to `stream`: checked (a JPEG header, the end marker, the size) and kept as
     /// the stream's latest frame, replacing one not yet taken.
     pub fn post(&self, stream: &str, jpeg: Bytes) -> Result<Accepted, PostError> {
-        let slot = self
-            .slots()
-            .get(stream)
-            .cloned()
-            .ok_or_else(|| PostError::UnknownStream {
-                stream: stream.to_string(),
-                known: self.streams(),
-            })?;
+        let slot = self.slots().get(stream).cloned();
+        let slot = slot.ok_or_else(|| PostError::UnknownStream {
+            stream: stream.to_string(),
+            known: self.streams(),
+        })?;
         if slot.ended.load(Ordering::Relaxed) {
             return Err(PostError::Ended(stream.to_string()));
         }
