@@ -233,16 +233,16 @@ fn unknown_section(registry: &Registry, name: &str, span: Range<usize>) -> Diagn
     known.extend(registry.sections().iter().map(|e| e.name));
     let list = known
         .iter()
-        .map(|n| format!("`[{n}]`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .filter(|n| **n != "stages")
+        .map(|n| format!("`[{n}]`, "))
+        .collect::<String>();
     Diagnostic::error(format!("unknown top-level key `{name}`"), Some(span))
         .label("not a pipeline section")
         .maybe_help(
             did_you_mean(name, known.iter().copied()).map(|s| format!("did you mean `{s}`?")),
         )
         .help(format!(
-            "a pipeline file has these sections: {list} (and `[stages.<id>]` tables)"
+            "a pipeline file has {list}and `[stages.<id>]` tables"
         ))
 }
 
