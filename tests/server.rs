@@ -228,6 +228,17 @@ fn posted_frames_come_back_as_faces_with_their_seq() {
     );
 }
 
+/// Post `jpeg` to `stream` (202 expected) and wait until `/frame_data` answers for its `seq`:
+/// the seq and that answer.
+fn post_and_see(s: &Served, stream: &str, jpeg: &[u8]) -> (u64, serde_json::Value) {
+    let a = s.post(&format!("/frame?stream_id={stream}"), "image/jpeg", jpeg);
+    assert_eq!(a.status, 202, "{}", a.text());
+    let seq = a.json()["seq"].as_u64().unwrap();
+    let path = format!("/frame_data?stream_id={stream}");
+    let data = s.wait_json(&path, Duration::from_secs(30), |j| j["seq"] == seq);
+    (seq, data)
+}
+
 /// Width, height and RGB pixels of a JPEG.
 fn decode(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
     let mut d = zune_jpeg::JpegDecoder::new(zune_core::bytestream::ZCursor::new(jpeg));
@@ -356,25 +367,9 @@ fn bad_posts_get_a_4xx_with_a_json_error_and_the_streams_carry_on() {
 
     // After all that: the good post goes through, and both streams still take frames.
     assert!(s.alive(), "no bad post takes the service down");
-    let a = s.post("/frame?stream_id=browser", "image/jpeg", &jpeg);
-    assert_eq!(a.status, 202, "{}", a.text());
-    let seq = a.json()["seq"].as_u64().unwrap();
+    let (seq, _) = post_and_see(&s, "browser", &jpeg);
     assert_eq!(seq, 0, "refused posts take no seq");
-    s.wait_json(
-        "/frame_data?stream_id=browser",
-        Duration::from_secs(30),
-        |j| j["seq"] == 0,
-    );
-    assert_eq!(
-        s.post("/frame?stream_id=lobby", "image/jpeg", &tiny_jpeg(160, 120))
-            .status,
-        202
-    );
-    s.wait_json(
-        "/frame_data?stream_id=lobby",
-        Duration::from_secs(30),
-        |j| j["seq"] == 0,
-    );
+    post_and_see(&s, "lobby", &tiny_jpeg(160, 120));
     let st = s.get("/status").json();
     assert_eq!(st["stages"][0]["report"]["decode_errors"], 0, "{st}");
 }
@@ -458,16 +453,7 @@ fn dashboard_metrics() -> Vec<String> {
 fn metrics_pass_promtool_and_hold_every_metric_the_dashboard_queries() {
     let dir = tempfile::tempdir().unwrap();
     let s = Served::start(&pipeline(dir.path(), ""));
-    assert_eq!(
-        s.post("/frame?stream_id=browser", "image/jpeg", &face())
-            .status,
-        202
-    );
-    s.wait_json(
-        "/frame_data?stream_id=browser",
-        Duration::from_secs(30),
-        |j| j["seq"] == 0,
-    );
+    post_and_see(&s, "browser", &face());
     let m = s.get("/metrics");
     assert_eq!(m.status, 200);
     assert!(
