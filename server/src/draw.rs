@@ -1,7 +1,8 @@
 //! `GET /streams/{id}/latest.jpg`: a frame as RGB, boxes, zones and lines drawn over it, as a
 //! JPEG. Drawing is a few straight lines on a buffer, too little to take a dependency for.
 
-use edgeflow_core::{Frame, PixelFormat};
+use edgeflow_core::Frame;
+use edgeflow_stages::detect::preprocess::packed_rgb;
 
 /// The colour of detection boxes (the page draws the same).
 pub const BOX: [u8; 3] = [0, 255, 0];
@@ -20,53 +21,11 @@ pub struct Canvas {
     pub rgb: Vec<u8>,
 }
 
-/// BT.601 limited-range YUV to RGB, as GStreamer and the detect stage convert.
-fn yuv(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let c = (i32::from(y) - 16) * 298;
-    let d = i32::from(u) - 128;
-    let e = i32::from(v) - 128;
-    let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [
-        clamp(c + 409 * e),
-        clamp(c - 100 * d - 208 * e),
-        clamp(c + 516 * d),
-    ]
-}
-
 impl Canvas {
-    /// The frame's pixels as RGB (a copy: the frame is shared with the pipeline).
+    /// The frame's pixels as RGB (a copy: the frame is shared with the pipeline), converted
+    /// as the detect stage converts them.
     pub fn from_frame(frame: &Frame) -> Option<Canvas> {
-        let (w, h) = (frame.width as usize, frame.height as usize);
-        let mut rgb = Vec::with_capacity(w * h * 3);
-        for y in 0..h {
-            match frame.format {
-                PixelFormat::Rgb => rgb.extend_from_slice(frame.row(0, y)?),
-                PixelFormat::Bgr => {
-                    for p in frame.row(0, y)?.chunks_exact(3) {
-                        rgb.extend_from_slice(&[p[2], p[1], p[0]]);
-                    }
-                }
-                PixelFormat::Gray => {
-                    for &g in frame.row(0, y)? {
-                        rgb.extend_from_slice(&[g, g, g]);
-                    }
-                }
-                PixelFormat::I420 => {
-                    let (luma, u, v) =
-                        (frame.row(0, y)?, frame.row(1, y / 2)?, frame.row(2, y / 2)?);
-                    for (x, &l) in luma.iter().enumerate() {
-                        rgb.extend_from_slice(&yuv(l, u[x / 2], v[x / 2]));
-                    }
-                }
-                PixelFormat::Nv12 => {
-                    let (luma, uv) = (frame.row(0, y)?, frame.row(1, y / 2)?);
-                    for (x, &l) in luma.iter().enumerate() {
-                        let c = (x / 2) * 2;
-                        rgb.extend_from_slice(&yuv(l, uv[c], uv[c + 1]));
-                    }
-                }
-            }
-        }
+        let rgb = packed_rgb(frame).ok()?.into_owned();
         Some(Canvas {
             width: frame.width,
             height: frame.height,
@@ -137,7 +96,7 @@ impl Canvas {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use edgeflow_core::Meta;
+    use edgeflow_core::{Meta, PixelFormat};
 
     fn frame(format: PixelFormat, data: Vec<u8>) -> Frame {
         Frame::packed(Meta::now("s".into(), 0, 0), 4, 2, format, Bytes::from(data)).unwrap()
