@@ -13,6 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 
 mod support;
+use support::tansu::Tansu;
 use support::{free_port, run, validate};
 
 fn pipeline(dir: &Path, brokers: &str, count: u64) -> std::path::PathBuf {
@@ -147,92 +148,6 @@ fn failed_produce_requests_are_retried_until_delivered() {
     assert!(ok, "{stderr}");
     let (seqs, _) = consume(&brokers, "g-errors", 40);
     assert_eq!(seqs, (0..40).collect::<Vec<_>>());
-}
-
-/// tansu, a real Kafka-protocol broker (scripts/setup.sh puts it in assets/bin), in memory.
-struct Tansu {
-    child: std::process::Child,
-    brokers: String,
-    /// socat terminating TLS in front of the broker.
-    front: Option<std::process::Child>,
-    /// The port the broker itself listens on.
-    child_port: u16,
-}
-
-impl Tansu {
-    fn start(port: u16) -> Tansu {
-        Tansu::start_with(port, &[])
-    }
-
-    /// With more broker arguments (`--cert`, `--authentication`).
-    fn start_with(port: u16, extra: &[&str]) -> Tansu {
-        Tansu::start_advertising(port, port, extra)
-    }
-
-    /// Listening on `port`, telling clients to connect to `advertised` (a TLS front).
-    fn start_advertising(port: u16, advertised: u16, extra: &[&str]) -> Tansu {
-        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/bin/tansu");
-        assert!(
-            bin.exists(),
-            "{} is missing: run scripts/setup.sh",
-            bin.display()
-        );
-        let url = format!("tcp://127.0.0.1:{port}");
-        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised_url,
-                "--storage-engine",
-                "memory://tansu/",
-                "--silent",
-            ])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < end, "tansu did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // A producer that connected first may have had the topic created already: then this
-        // refuses, which is fine.
-        let _ = Command::new(&bin)
-            .args([
-                "topic",
-                "create",
-                "--broker",
-                &url,
-                "--partitions",
-                "1",
-                "edgeflow-detections",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        Tansu {
-            child,
-            brokers: format!("127.0.0.1:{advertised}"),
-            front: None,
-            child_port: port,
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        if let Some(mut f) = self.front.take() {
-            let _ = f.kill();
-            let _ = f.wait();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub enum Body {
     Occupancy(Occupancy),
     /// A live source connected, stalled, reconnects or ended.
     StreamStatus(StreamStatus),
+    /// A device's software, pipeline, streams and backlog (broker sinks: at start, every
+    /// `device_status_interval_s`, at a clean stop).
+    DeviceStatus(DeviceStatus),
     /// A kind newer than this reader; its fields are not read.
     #[serde(other)]
     #[schemars(skip)]
@@ -43,6 +46,7 @@ impl Body {
             Body::ZoneEvent(_) => "zone_event",
             Body::Occupancy(_) => "occupancy",
             Body::StreamStatus(_) => "stream_status",
+            Body::DeviceStatus(_) => "device_status",
             Body::Unknown => "unknown",
         }
     }
@@ -260,4 +264,36 @@ pub struct StreamStatus {
     /// Why, when the source says (the error of a failed attempt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// Where a device's pipeline is in its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// The pipeline has just started.
+    Starting,
+    /// The pipeline runs (the periodic status).
+    Running,
+    /// The pipeline stops cleanly: no more status follows until it starts again.
+    Stopping,
+}
+
+/// `kind = "device_status"` (an optional schema v1 addition): what a device runs and how its
+/// streams are, sent by every broker sink at start, every `device_status_interval_s` and on a
+/// clean stop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceStatus {
+    /// Where the run is.
+    pub state: DeviceState,
+    /// The edgeflow version of the device.
+    pub version: String,
+    /// The pipeline's name (`[pipeline] name`, or the file's).
+    pub pipeline: String,
+    /// The state of each stream the sink has seen (`live` once its frames arrive).
+    pub streams: BTreeMap<String, StreamState>,
+    /// Events accepted by this sink and not yet delivered (its spool).
+    pub spool_backlog: u64,
+    /// Seconds until the next status (0: none until the next start); a collector marks the
+    /// device offline after missing a few.
+    pub interval_s: f64,
 }

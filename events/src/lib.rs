@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use body::{
-    Body, BoxItem, FrameInfo, FrameSummary, LineTotals, Occupancy, PacketInfo, StreamState,
-    StreamStatus, Summary, Totals, ZoneEvent, ZoneEventType, ZoneTotals,
+    Body, BoxItem, DeviceState, DeviceStatus, FrameInfo, FrameSummary, LineTotals, Occupancy,
+    PacketInfo, StreamState, StreamStatus, Summary, Totals, ZoneEvent, ZoneEventType, ZoneTotals,
 };
 
 /// Version of the event schema.

@@ -22,7 +22,8 @@ pub use schemars;
 
 pub use config::{
     Diagnostic, Diagnostics, Fragment, LoadError, Loaded, PipelineSpec, QueuePolicy, QueueSpec,
-    SCHEMA_ID, Section, Sections, Severity, StageSpec, load_file, load_str, pipeline_schema,
+    SCHEMA_ID, Section, Sections, Severity, StageSpec, load_file, load_sections, load_str,
+    pipeline_schema,
 };
 pub use control::{
     Changed, CommandRecord, ControlError, Lifecycle, Outcome, Reconfigure, Reconfigured, Report,

@@ -1,6 +1,8 @@
 //! Subcommands, one file each, and what they share: logging, loading with diagnostics.
 
 mod bench;
+#[cfg(feature = "collector")]
+mod collect;
 mod eval;
 mod graph;
 mod list_backends;
@@ -63,6 +65,9 @@ enum Command {
     Graph(graph::Args),
     /// Evaluate results against ground truth (`eval mot`).
     Eval(eval::Args),
+    /// Run the cloud collector: Kafka in, a deduplicated store, REST, alerts and metrics out.
+    #[cfg(feature = "collector")]
+    Collect(collect::Args),
     /// Serve a test pattern or a file over RTSP on this machine (try pipelines without a camera).
     #[cfg(feature = "rtsp-server")]
     ServeRtsp(serve_rtsp::Args),
@@ -71,7 +76,10 @@ enum Command {
 /// Set up `tracing` on stderr: `RUST_LOG` if set, else a level from `-v` (`run` logs at info).
 pub fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let base = match (cli.verbosity, matches!(cli.command, Command::Run(_))) {
+    let base = match (
+        cli.verbosity,
+        matches!(cli.command, Command::Run(_)) || is_collect(&cli.command),
+    ) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
         (2, _) => "debug",
@@ -88,6 +96,16 @@ pub fn init_logging(cli: &Cli) {
     }
 }
 
+/// `collect` logs at info, as `run` does.
+fn is_collect(c: &Command) -> bool {
+    #[cfg(feature = "collector")]
+    if matches!(c, Command::Collect(_)) {
+        return true;
+    }
+    let _ = c;
+    false
+}
+
 /// Run the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = edgeflow::registry();
@@ -100,6 +118,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Graph(a) => graph::run(&registry, a),
         Command::Schema(a) => schema::run(&registry, a),
         Command::Eval(a) => eval::run(a),
+        #[cfg(feature = "collector")]
+        Command::Collect(a) => collect::run(a),
         #[cfg(feature = "rtsp-server")]
         Command::ServeRtsp(a) => serve_rtsp::run(a),
     }

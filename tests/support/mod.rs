@@ -1,7 +1,9 @@
 //! Shared by the broker and endpoint tests: free ports and test certificates.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod postgres;
 pub mod served;
+pub mod tansu;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -30,7 +30,7 @@ use toml::de::{DeTable, DeValue};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, backticked, did_you_mean};
 pub use fragment::{CheckedFragment, Fragment, JsonFragmentError, check_fragment};
 pub use schema::{SCHEMA_ID, pipeline_schema};
-pub use section::{Section, SectionEntry, Sections};
+pub use section::{Section, SectionEntry, Sections, load_sections};
 pub(crate) use stage::ParsedStage;
 pub use stage::StageSchema;
 

@@ -129,7 +129,8 @@ impl std::fmt::Debug for SectionEntry {
 }
 
 impl SectionEntry {
-    pub(crate) fn of<S: Section>() -> Self {
+    /// The entry of section `S`.
+    pub fn of<S: Section>() -> Self {
         SectionEntry {
             name: S::NAME,
             summary: S::SUMMARY,
@@ -178,5 +179,64 @@ pub(crate) fn check_section(
     );
     if let Some((configured, _, true)) = checked {
         configured.insert_into(sections);
+    }
+}
+
+/// Read a program's own config file (such as the collector's `collector.toml`) whose
+/// top-level tables are the sections `entries`, each checked like a pipeline's sections: every
+/// problem at once, each with its line, column and a fix. A table no entry names is an error
+/// with a did-you-mean; so is a missing `required` one. Returns the sections and the
+/// warnings, or every problem.
+pub fn load_sections(
+    file_name: &str,
+    source: &str,
+    entries: &[SectionEntry],
+    required: &[&str],
+) -> Result<(Sections, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::new(file_name, source);
+    let (root, parse_errors) = DeTable::parse_recoverable(source);
+    if !parse_errors.is_empty() {
+        super::parse::report_parse_errors(source, &parse_errors, &mut diags);
+        return Err(diags);
+    }
+    let mut sections = Sections::default();
+    let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+    let root = root.into_inner();
+    for (key, value) in root.iter() {
+        let name = key.get_ref().as_ref();
+        match entries.iter().find(|e| e.name == name) {
+            Some(entry) => check_section(entry, value, key.span(), &mut diags, &mut sections),
+            None => diags.push(
+                super::Diagnostic::error(
+                    format!("unknown table `[{name}]` in `{file_name}`"),
+                    Some(key.span()),
+                )
+                .label("not a table of this file")
+                .maybe_help(
+                    super::did_you_mean(name, names.iter().copied())
+                        .map(|m| format!("did you mean `[{m}]`?")),
+                )
+                .help(format!(
+                    "the tables of this file are {}",
+                    super::backticked(names.iter().copied())
+                )),
+            ),
+        }
+    }
+    for name in required {
+        if !root.iter().any(|(k, _)| k.get_ref().as_ref() == *name) {
+            diags.push(
+                super::Diagnostic::error(
+                    format!("`[{name}]` is missing from `{file_name}`"),
+                    Some(0..0),
+                )
+                .help(format!("add a `[{name}]` table (see `edgeflow schema`)")),
+            );
+        }
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((sections, diags))
     }
 }

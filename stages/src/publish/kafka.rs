@@ -92,6 +92,10 @@ pub struct KafkaConfig {
     /// With `mode = "summary"`: one summary per stream this often.
     #[serde(default = "super::select::default_interval")]
     pub summary_interval_s: f64,
+    /// A `device_status` event (version, pipeline, streams, spool backlog) at start, this
+    /// often, and at a clean stop; 0 sends only the start and stop ones.
+    #[serde(default = "super::status::default_interval")]
+    pub device_status_interval_s: f64,
     /// The durable spool: `spool = { dir, max_bytes, max_age_s, fsync_interval_ms,
     /// drain_timeout_s }`.
     #[serde(default)]
@@ -463,6 +467,7 @@ pub struct KafkaSink {
 }
 
 /// A spool record: topic, key (`<device>/<stream>`), JSON, separated by newlines.
+#[derive(Clone)]
 struct KafkaRecord {
     template: String,
 }
@@ -541,6 +546,13 @@ impl Sink for KafkaSink {
         check_security(cfg, &mut inv);
         check_options(cfg, &mut inv);
         super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
+        if !(cfg.device_status_interval_s.is_finite() && cfg.device_status_interval_s >= 0.0) {
+            inv.field(
+                "device_status_interval_s",
+                "must be 0 or a positive number of seconds",
+                Some("e.g. `device_status_interval_s = 30.0` (0: only at start and stop)".into()),
+            );
+        }
         inv.into_result()
     }
 
@@ -590,7 +602,8 @@ impl Sink for KafkaSink {
             ));
         }
         let window = cfg.inflight;
-        let inner = Spooled::start(
+        let cfg_status_interval = cfg.device_status_interval_s;
+        let mut inner = Spooled::start(
             "kafka",
             ctx,
             spool,
@@ -602,6 +615,9 @@ impl Sink for KafkaSink {
             },
             move |spool, stop| send_loop(&make, producer, spool, stop, window),
         )?;
+        if ctx.purpose != edgeflow_core::BuildPurpose::Check {
+            inner.report_device_status(ctx, cfg_status_interval);
+        }
         Ok(KafkaSink { inner })
     }
 

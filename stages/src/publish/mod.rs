@@ -11,6 +11,8 @@ pub mod options;
 pub mod select;
 pub mod spool;
 mod spooled;
+#[cfg(any(feature = "mqtt", feature = "kafka"))]
+mod status;
 #[cfg(any(feature = "mqtt", feature = "webhook"))]
 pub mod tls;
 #[cfg(feature = "webhook")]

@@ -79,6 +79,10 @@ pub struct MqttConfig {
     /// With `mode = "summary"`: one summary per stream this often.
     #[serde(default = "super::select::default_interval")]
     pub summary_interval_s: f64,
+    /// A `device_status` event (version, pipeline, streams, spool backlog) at start, this
+    /// often, and at a clean stop; 0 sends only the start and stop ones.
+    #[serde(default = "super::status::default_interval")]
+    pub device_status_interval_s: f64,
     /// `host:port` of the broker.
     pub broker: String,
     /// Topic template: `{device_id}`, `{stream_id}`, `{kind}`.
@@ -146,6 +150,7 @@ pub struct MqttSink {
 }
 
 /// A spool record: the topic, a newline, the JSON.
+#[derive(Clone)]
 struct TopicRecord {
     template: String,
 }
@@ -171,6 +176,13 @@ impl Sink for MqttSink {
     fn validate(cfg: &MqttConfig) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
         super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
+        if !(cfg.device_status_interval_s.is_finite() && cfg.device_status_interval_s >= 0.0) {
+            inv.field(
+                "device_status_interval_s",
+                "must be 0 or a positive number of seconds",
+                Some("e.g. `device_status_interval_s = 30.0` (0: only at start and stop)".into()),
+            );
+        }
         if parse_broker(&cfg.broker).is_none() {
             inv.field(
                 "broker",
@@ -283,7 +295,8 @@ impl Sink for MqttSink {
             true,
         ));
         let (window, stage) = (cfg.inflight, ctx.stage_id.to_string());
-        let inner = Spooled::start(
+        let cfg_status_interval = cfg.device_status_interval_s;
+        let mut inner = Spooled::start(
             "mqtt",
             ctx,
             spool,
@@ -295,6 +308,9 @@ impl Sink for MqttSink {
             },
             move |spool, stop| send_loop(opts, status_topic, spool, stop, window, &stage),
         )?;
+        if ctx.purpose != edgeflow_core::BuildPurpose::Check {
+            inner.report_device_status(ctx, cfg_status_interval);
+        }
         Ok(MqttSink { inner })
     }
 

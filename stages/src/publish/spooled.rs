@@ -67,6 +67,8 @@ pub(crate) struct Spooled<E> {
     sender: Option<JoinHandle<()>>,
     drain: Duration,
     name: &'static str,
+    #[cfg(any(feature = "mqtt", feature = "kafka"))]
+    status: Option<super::status::StatusReporter>,
 }
 
 impl<E: Encode> Spooled<E> {
@@ -106,7 +108,27 @@ impl<E: Encode> Spooled<E> {
             sender: Some(handle),
             drain: Duration::from_secs_f64(drain_timeout_s.max(0.0)),
             name,
+            #[cfg(any(feature = "mqtt", feature = "kafka"))]
+            status: None,
         })
+    }
+
+    /// Send `device_status` events (a broker sink): now, every `interval_s` (0: never in
+    /// between) and at a clean stop.
+    #[cfg(any(feature = "mqtt", feature = "kafka"))]
+    pub(crate) fn report_device_status(&mut self, ctx: &BuildCtx, interval_s: f64)
+    where
+        E: Clone + Sync,
+    {
+        let encoder = self.encoder.clone();
+        let encode: super::status::EncodeFn =
+            Arc::new(move |event: &Event, out: &mut Vec<u8>| encoder.encode(event, out));
+        self.status = Some(super::status::StatusReporter::start(
+            ctx,
+            self.spool.clone(),
+            interval_s,
+            encode,
+        ));
     }
 
     /// The encoder, to change in place (a new topic template).
@@ -118,6 +140,10 @@ impl<E: Encode> Spooled<E> {
     /// Choose the events of `msg` and append each one's record.
     pub(crate) fn consume(&mut self, msg: &Message) -> Result<(), StageError> {
         let events = self.select.select(&self.device, msg);
+        #[cfg(any(feature = "mqtt", feature = "kafka"))]
+        if let Some(s) = &self.status {
+            s.observe(&events);
+        }
         self.append(events)
     }
 
@@ -149,6 +175,10 @@ impl<E: Encode> Spooled<E> {
     pub(crate) fn finish(&mut self) -> Result<(), StageError> {
         let last = self.select.flush();
         self.append(last)?;
+        #[cfg(any(feature = "mqtt", feature = "kafka"))]
+        if let Some(s) = &mut self.status {
+            s.stop();
+        }
         let _ = self.spool.sync();
         let deadline = Instant::now() + self.drain;
         while !self.spool.is_empty() && Instant::now() < deadline {

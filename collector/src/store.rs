@@ -1,0 +1,377 @@
+//! The event store: SQLite (embedded, WAL) or PostgreSQL through sqlx's `Any` driver, one
+//! set of queries for both. Events are unique by `event_id`: a batch is written in one
+//! transaction, duplicates are dropped by the database, and what a new event triggers
+//! (its device's registry row, alerts, their webhook outbox) is written in the same
+//! transaction, so a crash between them cannot happen.
+
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+
+use crate::alerts::{self, Rules};
+use crate::record::{DeadLetter, Row};
+
+/// Which database a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:`.
+    Sqlite,
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of `url`, if it is one of ours.
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no database this collector knows.
+    #[error("`store.url` {0:?} is neither `sqlite:...` nor `postgres://...`")]
+    Url(String),
+    /// The database refused or is away.
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The schema, in order; each is applied once and recorded in `collector_migrations`.
+/// `{id}` is the auto-increment key, `{blob}` the bytes type of the backend.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "events, dead letters, devices, alerts, webhook outbox, uploads",
+    "CREATE TABLE events (
+        id {id},
+        event_id TEXT NOT NULL UNIQUE,
+        device_id TEXT NOT NULL,
+        stream_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        ts_ms BIGINT NOT NULL,
+        zone_id TEXT,
+        event_type TEXT,
+        class TEXT,
+        direction TEXT,
+        dwell_s DOUBLE PRECISION,
+        persons BIGINT,
+        track_id BIGINT,
+        topic TEXT NOT NULL,
+        kpartition BIGINT NOT NULL,
+        koffset BIGINT NOT NULL,
+        received_ms BIGINT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX events_ts ON events (ts_ms, id);
+    CREATE INDEX events_device ON events (device_id, ts_ms);
+    CREATE INDEX events_kind ON events (kind, ts_ms);
+    CREATE TABLE dead_letters (
+        id {id},
+        reason TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        kpartition BIGINT NOT NULL,
+        koffset BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        bytes {blob} NOT NULL,
+        received_ms BIGINT NOT NULL,
+        UNIQUE (topic, kpartition, koffset)
+    );
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        first_seen_ms BIGINT NOT NULL,
+        last_seen_ms BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        version TEXT,
+        pipeline TEXT,
+        streams TEXT,
+        spool_backlog BIGINT,
+        state TEXT,
+        status_interval_s DOUBLE PRECISION
+    );
+    CREATE TABLE alerts (
+        id {id},
+        rule TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        stream_id TEXT NOT NULL,
+        ts_ms BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        detail TEXT NOT NULL,
+        acknowledged BIGINT NOT NULL DEFAULT 0,
+        acknowledged_ms BIGINT,
+        UNIQUE (rule, event_id)
+    );
+    CREATE TABLE outbox (
+        id {id},
+        alert_id BIGINT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_ms BIGINT NOT NULL,
+        delivered_ms BIGINT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (delivered_ms, next_ms);
+    CREATE TABLE uploads (
+        kind TEXT NOT NULL,
+        upload_id TEXT NOT NULL,
+        event_id TEXT,
+        path TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        content_type TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (kind, upload_id)
+    )",
+)];
+
+/// What writing one batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// New events stored.
+    pub stored: u64,
+    /// Events already there (same `event_id`).
+    pub duplicates: u64,
+    /// Messages dead-lettered.
+    pub dead: u64,
+    /// Alerts fired, by rule.
+    pub alerts: Vec<String>,
+    /// Stored events per kind, and zone/line details for the metrics.
+    pub kinds: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+}
+
+/// The store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Milliseconds since 1970, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Connect to `url` (a SQLite file is made if missing) and bring the schema up to date.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url).ok_or_else(|| StoreError::Url(url.to_string()))?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for queries of the API.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS collector_migrations (
+                version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let (id, blob) = match self.backend {
+            Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+            Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
+        };
+        for (version, description, sql) in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            let done: Option<AnyRow> =
+                sqlx::query("SELECT version FROM collector_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                let statement = statement.replace("{id}", id).replace("{blob}", blob);
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO collector_migrations (version, description, applied_ms) VALUES ($1, $2, $3)",
+            )
+            .bind(*version)
+            .bind(*description)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            tracing::info!(version, description, "store schema migrated");
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Store `rows` and `dead` in one transaction; new events update their device and fire
+    /// `rules`. Either everything is written or nothing is.
+    pub async fn write(
+        &self,
+        rows: &[Row],
+        dead: &[DeadLetter],
+        rules: &Rules,
+    ) -> Result<Written, StoreError> {
+        let now = now_ms();
+        let mut out = Written::default();
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            let e = &r.event;
+            let done = sqlx::query(
+                "INSERT INTO events (event_id, device_id, stream_id, kind, seq, ts_ms, zone_id,
+                    event_type, class, direction, dwell_s, persons, track_id, topic, kpartition,
+                    koffset, received_ms, payload)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                 ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&e.event_id)
+            .bind(&e.device_id)
+            .bind(&e.stream_id)
+            .bind(&r.kind)
+            .bind(e.seq as i64)
+            .bind(r.ts_ms)
+            .bind(r.zone_id.clone())
+            .bind(r.event_type.clone())
+            .bind(r.class.clone())
+            .bind(r.direction.clone())
+            .bind(r.dwell_s)
+            .bind(r.persons)
+            .bind(r.track_id)
+            .bind(&r.at.topic)
+            .bind(i64::from(r.at.partition))
+            .bind(r.at.offset)
+            .bind(now)
+            .bind(&r.json)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                out.duplicates += 1;
+                continue;
+            }
+            out.stored += 1;
+            out.kinds.push((
+                r.kind.clone(),
+                r.zone_id.clone(),
+                r.event_type.clone(),
+                r.direction.clone(),
+            ));
+            self.touch_device(&mut tx, r, now).await?;
+            for rule in rules.matching(r) {
+                if alerts::fire(&mut tx, rule, r, now).await? {
+                    out.alerts.push(rule.name.clone());
+                }
+            }
+        }
+        for d in dead {
+            let done = sqlx::query(
+                "INSERT INTO dead_letters (reason, topic, kpartition, koffset, size, bytes, received_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (topic, kpartition, koffset) DO NOTHING",
+            )
+            .bind(&d.reason)
+            .bind(&d.at.topic)
+            .bind(i64::from(d.at.partition))
+            .bind(d.at.offset)
+            .bind(d.size as i64)
+            .bind(d.bytes.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            out.dead += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn touch_device(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        r: &Row,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let device = &r.event.device_id;
+        sqlx::query(
+            "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, events)
+             VALUES ($1, $2, $2, 1)
+             ON CONFLICT (device_id) DO UPDATE SET
+                last_seen_ms = CASE WHEN excluded.last_seen_ms > devices.last_seen_ms
+                    THEN excluded.last_seen_ms ELSE devices.last_seen_ms END,
+                events = devices.events + 1",
+        )
+        .bind(device)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if let edgeflow_events::Body::DeviceStatus(s) = &r.event.body {
+            let streams = serde_json::to_string(&s.streams).unwrap_or_else(|_| "{}".into());
+            let state = serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            sqlx::query(
+                "UPDATE devices SET version = $2, pipeline = $3, streams = $4, spool_backlog = $5,
+                    state = $6, status_interval_s = $7 WHERE device_id = $1",
+            )
+            .bind(device)
+            .bind(&s.version)
+            .bind(&s.pipeline)
+            .bind(streams)
+            .bind(s.spool_backlog as i64)
+            .bind(state)
+            .bind(s.interval_s)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
