@@ -445,7 +445,7 @@ fn end_to_end(store: &str, dir: &Path) {
 
     // Devices: the edge (stopped cleanly, with its version and pipeline) and cam-2.
     let (_, v) = c.get("/devices");
-    let devices = v["devices"].as_array().unwrap();
+    let devices = v["devices"].as_array().unwrap_or_else(|| panic!("{v}"));
     let dev = devices
         .iter()
         .find(|d| d["device_id"] == "dev")

@@ -359,8 +359,15 @@ async fn data(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Api
 fn int(r: &AnyRow, k: &str) -> i64 {
     r.try_get::<i64, _>(k).unwrap_or(0)
 }
-fn float(r: &AnyRow, k: &str) -> Option<f64> {
-    r.try_get::<f64, _>(k).ok()
+/// Dwell statistics of a group: count, mean and max seconds (null without exits).
+fn dwell(r: &AnyRow) -> Value {
+    let n = int(r, "dwell_count");
+    let (sum, max) = (int(r, "dwell_sum_ms"), int(r, "dwell_max_ms"));
+    json!({
+        "count": n,
+        "mean_s": (n > 0).then(|| sum as f64 / n as f64 / 1000.0),
+        "max_s": (max >= 0).then(|| max as f64 / 1000.0),
+    })
 }
 fn text(r: &AnyRow, k: &str) -> Option<String> {
     r.try_get::<String, _>(k).ok()
@@ -385,9 +392,9 @@ async fn counts(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> A
         CAST(COALESCE(SUM(CASE WHEN event_type = 'line_cross' AND direction = 'in' THEN 1 ELSE 0 END), 0) AS BIGINT) AS crossings_in,
         CAST(COALESCE(SUM(CASE WHEN event_type = 'line_cross' AND direction = 'out' THEN 1 ELSE 0 END), 0) AS BIGINT) AS crossings_out,
         CAST(COALESCE(SUM(CASE WHEN event_type = 'line_cross' THEN 1 ELSE 0 END), 0) AS BIGINT) AS crossings,
-        CAST(COALESCE(SUM(CASE WHEN dwell_s IS NOT NULL AND event_type = 'exit' THEN 1 ELSE 0 END), 0) AS BIGINT) AS dwell_count,
-        CAST(AVG(CASE WHEN event_type = 'exit' THEN dwell_s END) AS DOUBLE PRECISION) AS dwell_mean_s,
-        CAST(MAX(CASE WHEN event_type = 'exit' THEN dwell_s END) AS DOUBLE PRECISION) AS dwell_max_s";
+        CAST(COALESCE(SUM(CASE WHEN dwell_ms IS NOT NULL AND event_type = 'exit' THEN 1 ELSE 0 END), 0) AS BIGINT) AS dwell_count,
+        CAST(COALESCE(SUM(CASE WHEN event_type = 'exit' THEN dwell_ms ELSE 0 END), 0) AS BIGINT) AS dwell_sum_ms,
+        CAST(COALESCE(MAX(CASE WHEN event_type = 'exit' THEN dwell_ms END), -1) AS BIGINT) AS dwell_max_ms";
     let (key, filter) = match group_by.as_str() {
         "hour" => ("CAST((ts_ms / 3600000) * 3600000 AS BIGINT)", ""),
         "device" => ("device_id", ""),
@@ -431,7 +438,7 @@ async fn counts(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> A
                     put("exits", json!(int(r, "exits")));
                     put(
                         "dwell",
-                        json!({ "count": int(r, "dwell_count"), "mean_s": float(r, "dwell_mean_s"), "max_s": float(r, "dwell_max_s") }),
+                        dwell(r),
                     );
                 }
                 if group_by != "zone" {
@@ -455,7 +462,7 @@ async fn counts(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> A
 async fn device_list(s: &AppState) -> Result<Vec<Value>, ApiError> {
     let rows = sqlx::query(
         "SELECT device_id, first_seen_ms, last_seen_ms, events, version, pipeline, streams,
-            spool_backlog, state, status_interval_s FROM devices ORDER BY device_id",
+            spool_backlog, state, status_interval_ms FROM devices ORDER BY device_id",
     )
     .fetch_all(s.store.pool())
     .await?;

@@ -45,6 +45,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
+/// Fractions are kept as integer milliseconds: sqlx's `Any` driver binds floats to
+/// PostgreSQL in a format it refuses.
+///
 /// The schema, in order; each is applied once and recorded in `collector_migrations`.
 /// `{id}` is the auto-increment key, `{blob}` the bytes type of the backend.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
@@ -62,7 +65,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         event_type TEXT,
         class TEXT,
         direction TEXT,
-        dwell_s DOUBLE PRECISION,
+        dwell_ms BIGINT,
         persons BIGINT,
         track_id BIGINT,
         topic TEXT NOT NULL,
@@ -95,7 +98,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         streams TEXT,
         spool_backlog BIGINT,
         state TEXT,
-        status_interval_s DOUBLE PRECISION
+        status_interval_ms BIGINT
     );
     CREATE TABLE alerts (
         id {id},
@@ -270,7 +273,7 @@ impl Store {
             let e = &r.event;
             let done = sqlx::query(
                 "INSERT INTO events (event_id, device_id, stream_id, kind, seq, ts_ms, zone_id,
-                    event_type, class, direction, dwell_s, persons, track_id, topic, kpartition,
+                    event_type, class, direction, dwell_ms, persons, track_id, topic, kpartition,
                     koffset, received_ms, payload)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                  ON CONFLICT (event_id) DO NOTHING",
@@ -285,7 +288,7 @@ impl Store {
             .bind(r.event_type.clone())
             .bind(r.class.clone())
             .bind(r.direction.clone())
-            .bind(r.dwell_s)
+            .bind(r.dwell_s.map(|d| (d * 1000.0).round() as i64))
             .bind(r.persons)
             .bind(r.track_id)
             .bind(&r.at.topic)
@@ -360,7 +363,7 @@ impl Store {
                 .unwrap_or_default();
             sqlx::query(
                 "UPDATE devices SET version = $2, pipeline = $3, streams = $4, spool_backlog = $5,
-                    state = $6, status_interval_s = $7 WHERE device_id = $1",
+                    state = $6, status_interval_ms = $7 WHERE device_id = $1",
             )
             .bind(device)
             .bind(&s.version)
@@ -368,7 +371,7 @@ impl Store {
             .bind(streams)
             .bind(s.spool_backlog as i64)
             .bind(state)
-            .bind(s.interval_s)
+            .bind((s.interval_s * 1000.0).round() as i64)
             .execute(&mut **tx)
             .await?;
         }
