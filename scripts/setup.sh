@@ -26,6 +26,8 @@ APT_PACKAGES=(
   # The edge HTTP service's tests: the live page in a real browser (headless), and promtool
   # (Debian's prometheus package) to check /metrics.
   chromium prometheus
+  # The collector's tests: a real PostgreSQL server, started by the tests in a temporary directory.
+  postgresql
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }

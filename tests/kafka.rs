@@ -118,7 +118,7 @@ fn every_event_arrives_once_with_a_key_per_stream() {
 fn validate_catches_bad_options() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("v.toml");
-    std::fs::write(&p, "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"kafka\"\nbrokers = \"nowhere\"\ncompression = \"brotli\"\n").unwrap();
+    std::fs::write(&p, "[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\n[stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"kafka\"\nbrokers = \"nowhere\"\ncompression = \"brotli\"\ndevice_status_interval_s = -1.0\n").unwrap();
     let (code, stderr) = validate(&p, false);
     assert_eq!(code, Some(78));
     assert!(
@@ -127,6 +127,10 @@ fn validate_catches_bad_options() {
     );
     assert!(
         stderr.contains("`brotli` is not a Kafka compression"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("invalid `device_status_interval_s`"),
         "{stderr}"
     );
 }

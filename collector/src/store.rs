@@ -378,3 +378,79 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AlertRule;
+    use crate::record::{Incoming, Position, read};
+
+    fn row(id: &str, ts_s: u64, event_type: &str) -> Row {
+        let json = format!(
+            r#"{{"schema_version":1,"event_id":"{id}","device_id":"d","stream_id":"s","seq":1,"pts_ns":0,"timestamp":"2026-12-01T10:00:{ts_s:02}Z","kind":"zone_event","zone_id":"door","event_type":"{event_type}","track_id":1,"class":"person"}}"#
+        );
+        let at = Position {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+        };
+        read(
+            Incoming {
+                at,
+                payload: json.into_bytes(),
+            },
+            1 << 20,
+            64,
+        )
+        .unwrap()
+    }
+
+    fn rule(min_count: u64, window_s: f64) -> AlertRule {
+        AlertRule {
+            name: "crowd".into(),
+            kind: "zone_event".into(),
+            event_type: Some("enter".into()),
+            zone_id: Some("door".into()),
+            class: None,
+            min_dwell_s: None,
+            min_persons: None,
+            min_count: Some(min_count),
+            window_s: Some(window_s),
+            webhook: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_dropped_and_a_count_rule_fires_once_per_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url, 2).await.unwrap();
+        let rules = Rules(vec![rule(3, 10.0)]);
+        let batch: Vec<Row> = (0..5).map(|i| row(&format!("e{i}"), i, "enter")).collect();
+        let w = store.write(&batch, &[], &rules).await.unwrap();
+        assert_eq!((w.stored, w.duplicates), (5, 0));
+        // The third enter within 10 s fires; the 4th and 5th fall in the same window.
+        assert_eq!(w.alerts, vec!["crowd".to_string()]);
+        let w = store.write(&batch[..2], &[], &rules).await.unwrap();
+        assert_eq!((w.stored, w.duplicates), (0, 2));
+        assert!(w.alerts.is_empty());
+        // An exit does not count; a later window fires again.
+        let later: Vec<Row> = (30..33)
+            .map(|i| row(&format!("l{i}"), i, "enter"))
+            .collect();
+        let mut with_exit = vec![row("x", 29, "exit")];
+        with_exit.extend(later);
+        let w = store.write(&with_exit, &[], &rules).await.unwrap();
+        assert_eq!(w.alerts.len(), 1);
+        // Opening again runs no migration twice.
+        drop(store);
+        let store = Store::open(&url, 1).await.unwrap();
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_url_of_another_database_is_refused() {
+        let e = Store::open("mysql://x", 1).await.unwrap_err();
+        assert!(e.to_string().contains("neither"), "{e}");
+    }
+}

@@ -181,3 +181,70 @@ fn append(shared: &Shared, encode: &dyn Fn(&Event, &mut Vec<u8>), state: DeviceS
         tracing::warn!(error = %e, "could not spool the device status");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::spool::SpoolOptions;
+
+    fn statuses(spool: &Spool) -> Vec<Event> {
+        spool
+            .pending(0, 100, Duration::from_millis(10))
+            .into_iter()
+            .map(|(_, r)| serde_json::from_slice(&r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn start_periodic_and_stop_statuses_with_the_streams_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(SpoolOptions::new(dir.path())).unwrap();
+        let encode: EncodeFn = Arc::new(|e: &Event, out: &mut Vec<u8>| e.write_json(out));
+        let mut r = StatusReporter::start(&BuildCtx::for_stage("out"), spool.clone(), 0.1, encode);
+        let frame = statuses(&spool)[0].clone();
+        r.observe(&[Event {
+            stream_id: "cam".into(),
+            body: Body::Occupancy(edgeflow_events::Occupancy {
+                occupancy: Default::default(),
+            }),
+            ..frame
+        }]);
+        std::thread::sleep(Duration::from_millis(400));
+        r.stop();
+        r.stop();
+        let all = statuses(&spool);
+        let states: Vec<DeviceState> = all
+            .iter()
+            .map(|e| match &e.body {
+                Body::DeviceStatus(s) => s.state,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(states.first(), Some(&DeviceState::Starting));
+        assert_eq!(states.last(), Some(&DeviceState::Stopping));
+        assert_eq!(
+            states
+                .iter()
+                .filter(|s| **s == DeviceState::Stopping)
+                .count(),
+            1
+        );
+        assert!(
+            states
+                .iter()
+                .filter(|s| **s == DeviceState::Running)
+                .count()
+                >= 2,
+            "{states:?}"
+        );
+        let ids: std::collections::BTreeSet<&str> =
+            all.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids.len(), all.len(), "every status has its own id");
+        let Body::DeviceStatus(last) = &all.last().unwrap().body else {
+            unreachable!()
+        };
+        assert_eq!(last.streams.get("cam"), Some(&StreamState::Live));
+        assert_eq!(last.interval_s, 0.0);
+        assert_eq!(last.version, env!("CARGO_PKG_VERSION"));
+    }
+}
