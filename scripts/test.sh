@@ -29,6 +29,7 @@ cargo test --workspace --locked
 step "every shipped pipeline validates (warnings denied; deep where no server is needed)"
 cargo run --quiet --locked -- validate --deny-warnings pipelines/*.toml
 cargo run --quiet --locked -- validate --deep --deny-warnings $(ls pipelines/*.toml | grep -v -e rtsp -e mqtt)
+cargo run --quiet --locked -- collect --check --config docs/collector.toml
 
 # The criterion benches compile under clippy --all-targets above; building them again in the
 # bench profile would cost a second release build of the workspace.

@@ -526,6 +526,7 @@ fn end_to_end(store: &str, dir: &Path) {
     assert_eq!(c.metric("edgeflow_collector_alerts_total"), 1.0);
     assert!(c.metric("edgeflow_collector_consumed_total") >= 43.0);
     promtool(&c);
+    dashboard_metrics_present(&c);
     c.stop();
 
     // A second group reads the topics from the start: everything again, nothing stored twice.
@@ -554,6 +555,45 @@ fn end_to_end(store: &str, dir: &Path) {
         "a replay fired the alert again"
     );
     c.stop();
+}
+
+/// Every metric the Grafana dashboard queries is in `/metrics` (the lag after the first
+/// statistics, every 5 s).
+fn dashboard_metrics_present(c: &Collect) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana/edgeflow-collector.json");
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = BTreeSet::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let e = t["expr"].as_str().unwrap();
+            let mut rest = e;
+            while let Some(i) = rest.find("edgeflow_collector_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[i + name.len()..];
+                names.insert(name);
+            }
+        }
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, _, text) = c.request("GET", "/metrics", None);
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !text.lines().any(|l| l.starts_with(n.as_str())))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the dashboard queries {missing:?}, not in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn promtool(c: &Collect) {

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use edgeflow_events::{
-    Body, BoxItem, Event, FrameInfo, FrameSummary, LineTotals, Occupancy, Origin, PacketInfo,
-    StreamState, StreamStatus, Summary, Totals, ZoneEvent, ZoneEventType, ZoneTotals, schema,
+    Body, BoxItem, DeviceState, DeviceStatus, Event, FrameInfo, FrameSummary, LineTotals,
+    Occupancy, Origin, PacketInfo, StreamState, StreamStatus, Summary, Totals, ZoneEvent,
+    ZoneEventType, ZoneTotals, schema,
 };
 
 fn schema_file() -> PathBuf {
@@ -119,6 +120,14 @@ fn every_kind() -> Vec<Body> {
             state: StreamState::Reconnecting,
             attempt: 2,
             detail: Some("connection refused".into()),
+        }),
+        Body::DeviceStatus(DeviceStatus {
+            state: DeviceState::Running,
+            version: "0.1.0".into(),
+            pipeline: "plaza".into(),
+            streams: BTreeMap::from([("cam".to_string(), StreamState::Live)]),
+            spool_backlog: 3,
+            interval_s: 30.0,
         }),
     ]
 }

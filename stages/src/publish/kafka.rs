@@ -93,7 +93,7 @@ pub struct KafkaConfig {
     #[serde(default = "super::select::default_interval")]
     pub summary_interval_s: f64,
     /// A `device_status` event (version, pipeline, streams, spool backlog) at start, this
-    /// often, and at a clean stop; 0 sends only the start and stop ones.
+    /// often, and at a clean stop, for the collector's device registry; 0 sends none.
     #[serde(default = "super::status::default_interval")]
     pub device_status_interval_s: f64,
     /// The durable spool: `spool = { dir, max_bytes, max_age_s, fsync_interval_ms,
@@ -550,7 +550,7 @@ impl Sink for KafkaSink {
             inv.field(
                 "device_status_interval_s",
                 "must be 0 or a positive number of seconds",
-                Some("e.g. `device_status_interval_s = 30.0` (0: only at start and stop)".into()),
+                Some("e.g. `device_status_interval_s = 30.0` (0: no device status)".into()),
             );
         }
         inv.into_result()
@@ -615,7 +615,7 @@ impl Sink for KafkaSink {
             },
             move |spool, stop| send_loop(&make, producer, spool, stop, window),
         )?;
-        if ctx.purpose != edgeflow_core::BuildPurpose::Check {
+        if ctx.purpose != edgeflow_core::BuildPurpose::Check && cfg_status_interval > 0.0 {
             inner.report_device_status(ctx, cfg_status_interval);
         }
         Ok(KafkaSink { inner })

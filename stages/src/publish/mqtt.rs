@@ -80,7 +80,7 @@ pub struct MqttConfig {
     #[serde(default = "super::select::default_interval")]
     pub summary_interval_s: f64,
     /// A `device_status` event (version, pipeline, streams, spool backlog) at start, this
-    /// often, and at a clean stop; 0 sends only the start and stop ones.
+    /// often, and at a clean stop, for the collector's device registry; 0 sends none.
     #[serde(default = "super::status::default_interval")]
     pub device_status_interval_s: f64,
     /// `host:port` of the broker.
@@ -180,7 +180,7 @@ impl Sink for MqttSink {
             inv.field(
                 "device_status_interval_s",
                 "must be 0 or a positive number of seconds",
-                Some("e.g. `device_status_interval_s = 30.0` (0: only at start and stop)".into()),
+                Some("e.g. `device_status_interval_s = 30.0` (0: no device status)".into()),
             );
         }
         if parse_broker(&cfg.broker).is_none() {
@@ -308,7 +308,7 @@ impl Sink for MqttSink {
             },
             move |spool, stop| send_loop(opts, status_topic, spool, stop, window, &stage),
         )?;
-        if ctx.purpose != edgeflow_core::BuildPurpose::Check {
+        if ctx.purpose != edgeflow_core::BuildPurpose::Check && cfg_status_interval > 0.0 {
             inner.report_device_status(ctx, cfg_status_interval);
         }
         Ok(MqttSink { inner })

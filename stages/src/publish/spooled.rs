@@ -113,8 +113,8 @@ impl<E: Encode> Spooled<E> {
         })
     }
 
-    /// Send `device_status` events (a broker sink): now, every `interval_s` (0: never in
-    /// between) and at a clean stop.
+    /// Send `device_status` events (a broker sink): now, every `interval_s` and at a clean
+    /// stop.
     #[cfg(any(feature = "mqtt", feature = "kafka"))]
     pub(crate) fn report_device_status(&mut self, ctx: &BuildCtx, interval_s: f64)
     where

@@ -78,8 +78,7 @@ pub(crate) struct StatusReporter {
 }
 
 impl StatusReporter {
-    /// Start reporting into `spool`, each record made by `encode`; `interval_s` 0 sends
-    /// only the start and stop statuses.
+    /// Start reporting into `spool` every `interval_s`, each record made by `encode`.
     pub(crate) fn start(
         ctx: &BuildCtx,
         spool: Spool,
@@ -102,7 +101,7 @@ impl StatusReporter {
         });
         let stop = Arc::new(AtomicBool::new(false));
         append(&shared, &*encode, DeviceState::Starting);
-        let timer = (interval_s > 0.0).then(|| {
+        let timer = (interval_s.is_finite() && interval_s > 0.0).then(|| {
             let (shared, stop, encode) = (shared.clone(), stop.clone(), encode.clone());
             std::thread::Builder::new()
                 .name("ef-dev-status".into())
