@@ -194,7 +194,7 @@ impl GroupConsumer {
                 tracing::warn!(error = %e, "offset commit failed; the events are stored, a replay is deduplicated");
             }
         }
-        let _ = self.consumer.unsubscribe();
+        self.consumer.unsubscribe();
     }
 
     /// Up to `batch_max` messages, waiting at most `wait` after the first.

@@ -157,11 +157,11 @@ impl Metrics {
     /// Count what a batch write did.
     pub fn written(&self, w: &crate::store::Written) {
         self.duplicates.inc_by(w.duplicates);
-        for (kind, zone, event_type, direction) in &w.kinds {
-            self.stored.with_label_values(&[kind]).inc();
-            if let (Some(zone), Some(t)) = (zone, event_type) {
+        for k in &w.kinds {
+            self.stored.with_label_values(&[&k.kind]).inc();
+            if let (Some(zone), Some(t)) = (&k.zone_id, &k.event_type) {
                 if t == "line_cross" {
-                    let d = direction.as_deref().unwrap_or("");
+                    let d = k.direction.as_deref().unwrap_or("");
                     self.line_crossings.with_label_values(&[zone, d]).inc();
                 } else {
                     self.zone_events.with_label_values(&[zone, t]).inc();

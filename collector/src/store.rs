@@ -147,8 +147,21 @@ pub struct Written {
     pub dead: u64,
     /// Alerts fired, by rule.
     pub alerts: Vec<String>,
-    /// Stored events per kind, and zone/line details for the metrics.
-    pub kinds: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+    /// What each new event was, for the metrics.
+    pub kinds: Vec<StoredKind>,
+}
+
+/// A stored event's kind and, for zone events, its zone, type and direction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredKind {
+    /// `kind`.
+    pub kind: String,
+    /// The zone or line.
+    pub zone_id: Option<String>,
+    /// `enter`, `exit`, `dwell`, `line_cross`.
+    pub event_type: Option<String>,
+    /// A crossing's direction.
+    pub direction: Option<String>,
 }
 
 /// The store.
@@ -303,12 +316,12 @@ impl Store {
                 continue;
             }
             out.stored += 1;
-            out.kinds.push((
-                r.kind.clone(),
-                r.zone_id.clone(),
-                r.event_type.clone(),
-                r.direction.clone(),
-            ));
+            out.kinds.push(StoredKind {
+                kind: r.kind.clone(),
+                zone_id: r.zone_id.clone(),
+                event_type: r.event_type.clone(),
+                direction: r.direction.clone(),
+            });
             self.touch_device(&mut tx, r, now).await?;
             for rule in rules.matching(r) {
                 if alerts::fire(&mut tx, rule, r, now).await? {

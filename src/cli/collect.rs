@@ -44,24 +44,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let collector = edgeflow_collector::Collector::start(config)?;
     eprintln!("edgeflow: collector API on http://{}", collector.addr());
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .context("cannot install the signal handlers")?;
-    std::thread::Builder::new()
-        .name("ef-signals".into())
-        .spawn(move || {
-            for (n, signal) in signals.forever().enumerate() {
-                if n == 0 {
-                    eprintln!("\nstopping: storing the batch in hand and leaving the group (Ctrl-C again quits at once)");
-                    let _ = tx.send(());
-                } else {
-                    std::process::exit(128 + signal);
-                }
-            }
-        })
-        .context("cannot start the signal thread")?;
+    super::on_signals(
+        "stopping: storing the batch in hand and leaving the group (Ctrl-C again quits at once)",
+        move || {
+            let _ = tx.send(());
+        },
+    )?;
     let _ = rx.recv();
     collector.stop();
     Ok(ExitCode::SUCCESS)

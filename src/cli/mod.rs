@@ -155,6 +155,14 @@ fn load(registry: &Registry, path: &Path) -> Result<Loaded, ExitCode> {
 /// reports as usual). Second: quit now, with the shell's code for the signal (130 for SIGINT,
 /// 143 for SIGTERM).
 fn stop_on_signals(stop: edgeflow::StopSignal) -> anyhow::Result<()> {
+    on_signals(
+        "stopping: draining queues and flushing sinks (press Ctrl-C again to quit at once)",
+        move || stop.stop(),
+    )
+}
+
+/// On the first SIGINT or SIGTERM say `message` and call `stop`; on the second, exit at once.
+fn on_signals(message: &'static str, stop: impl Fn() + Send + 'static) -> anyhow::Result<()> {
     use anyhow::Context;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -166,8 +174,8 @@ fn stop_on_signals(stop: edgeflow::StopSignal) -> anyhow::Result<()> {
         .spawn(move || {
             for (n, signal) in signals.forever().enumerate() {
                 if n == 0 {
-                    eprintln!("\nstopping: draining queues and flushing sinks (press Ctrl-C again to quit at once)");
-                    stop.stop();
+                    eprintln!("\n{message}");
+                    stop();
                 } else {
                     std::process::exit(128 + signal);
                 }
