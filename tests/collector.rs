@@ -348,11 +348,20 @@ fn end_to_end(store: &str, dir: &Path) {
         zone_event(5, "gate-line", "line_cross", 3, json!({"direction": "in"})),
         zone_event(6, "gate-line", "line_cross", 4, json!({"direction": "out"})),
     ];
-    let bad: [&[u8]; 4] = [
+    let nul = serde_json::to_vec(&zone_event(
+        9,
+        "door",
+        "enter",
+        9,
+        json!({"device_id": "cam\u{0}2"}),
+    ))
+    .unwrap();
+    let bad: [&[u8]; 5] = [
         b"not json at all",
         br#"{"schema_version":2,"kind":"zone_event"}"#,
         br#"{"schema_version":1,"kind":"zone_event","device_id":"cam-2"}"#,
         &[b' '; 3000],
+        &nul,
     ];
     for (i, e) in events.iter().enumerate() {
         send(
@@ -425,9 +434,10 @@ fn end_to_end(store: &str, dir: &Path) {
     // Dead letters: each with its reason and position; the good events around them stored.
     let (_, v) = c.get("/dead_letters");
     let dead = v["dead_letters"].as_array().unwrap();
-    assert_eq!(dead.len(), 4, "{v}");
+    assert_eq!(dead.len(), 5, "{v}");
     let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
     for want in [
+        "NUL character",
         "not JSON",
         "unknown schema version 2",
         "not a v1 event",
@@ -522,9 +532,9 @@ fn end_to_end(store: &str, dir: &Path) {
     // Metrics.
     assert_eq!(c.metric("edgeflow_collector_stored_total"), 38.0);
     assert_eq!(c.metric("edgeflow_collector_duplicates_total"), 1.0);
-    assert_eq!(c.metric("edgeflow_collector_dead_lettered_total"), 4.0);
+    assert_eq!(c.metric("edgeflow_collector_dead_lettered_total"), 5.0);
     assert_eq!(c.metric("edgeflow_collector_alerts_total"), 1.0);
-    assert!(c.metric("edgeflow_collector_consumed_total") >= 43.0);
+    assert!(c.metric("edgeflow_collector_consumed_total") >= 44.0);
     promtool(&c);
     dashboard_metrics_present(&c);
     c.stop();
@@ -771,6 +781,28 @@ fn bad_configs_get_every_problem_with_line_and_column() {
     ] {
         assert!(err.contains(want), "{want:?} in:\n{err}");
     }
+    // A token variable that is not set must not leave the API open.
+    let open = dir.path().join("open.toml");
+    std::fs::write(
+        &open,
+        format!(
+            "[kafka]\nbrokers = \"127.0.0.1:9\"\n[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"EDGEFLOW_TEST_NO_SUCH_TOKEN\"\n[uploads]\ndir = {:?}\n",
+            dir.path().join("o.db").display(),
+            dir.path().join("up").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(["collect", "--config", open.to_str().unwrap()])
+        .env_remove("EDGEFLOW_TEST_NO_SUCH_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("EDGEFLOW_TEST_NO_SUCH_TOKEN") && err.contains("unset or empty"),
+        "{err}"
+    );
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[kafka]\nbrokers = \"127.0.0.1:9092\"\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_edgeflow"))

@@ -10,7 +10,7 @@ use sqlx::Row as _;
 use crate::config::AlertRule;
 use crate::metrics::Metrics;
 use crate::record::Row;
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Backend, Store, StoreError, lock_key, now_ms};
 
 /// The configured rules.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +64,7 @@ pub fn passes(rule: &AlertRule, row: &Row) -> bool {
 /// rule's count window, if any, is reached; whether one was stored.
 pub(crate) async fn fire(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     rule: &AlertRule,
     row: &Row,
     now: i64,
@@ -72,12 +73,23 @@ pub(crate) async fn fire(
     if let (Some(min), Some(window_s)) = (rule.min_count, rule.window_s) {
         let window_ms = (window_s * 1000.0) as i64;
         let since = row.ts_ms - window_ms;
-        // Events of this device in the window passing the rule's column filters (a class
-        // filter on detections is not a column: it counts every frame of the kind).
+        if backend == Backend::Postgres {
+            // Collectors sharing PostgreSQL count one rule and device one at a time, so two
+            // transactions cannot both miss or both fire the window.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key(&[&rule.name, &row.event.device_id]))
+                .execute(&mut **tx)
+                .await?;
+        }
+        // Events of this device in the window passing the rule's column filters. A class
+        // filter on detections reads inside the boxes: there it is the payload's text.
+        let class = rule.class.clone().unwrap_or_default();
         let n: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM events WHERE device_id = $1 AND kind = $2
                 AND ts_ms > $3 AND ts_ms <= $4
-                AND ($5 = '' OR event_type = $5) AND ($6 = '' OR zone_id = $6)",
+                AND ($5 = '' OR event_type = $5) AND ($6 = '' OR zone_id = $6)
+                AND ($7 = '' OR class = $7 OR (class IS NULL AND payload LIKE $8))
+                AND ($9 < 0 OR dwell_ms >= $9) AND ($10 < 0 OR persons >= $10)",
         )
         .bind(&row.event.device_id)
         .bind(&rule.kind)
@@ -85,6 +97,13 @@ pub(crate) async fn fire(
         .bind(row.ts_ms)
         .bind(rule.event_type.clone().unwrap_or_default())
         .bind(rule.zone_id.clone().unwrap_or_default())
+        .bind(class.clone())
+        .bind(format!(
+            "%\"class\":\"{}\"%",
+            class.replace(['%', '_', '"'], "")
+        ))
+        .bind(rule.min_dwell_s.map_or(-1, |d| (d * 1000.0).round() as i64))
+        .bind(rule.min_persons.map_or(-1, |p| p as i64))
         .fetch_one(&mut **tx)
         .await?
         .try_get("n")?;
@@ -183,7 +202,7 @@ pub async fn notify(
             return;
         }
         let due = sqlx::query(
-            "SELECT id, url, body, attempts FROM outbox
+            "SELECT id, url, body, attempts, next_ms FROM outbox
              WHERE delivered_ms IS NULL AND next_ms <= $1 ORDER BY id LIMIT 50",
         )
         .bind(now_ms())
@@ -197,14 +216,28 @@ pub async fn notify(
             }
         };
         for row in due {
-            let (Ok(id), Ok(url), Ok(body), Ok(attempts)) = (
+            let (Ok(id), Ok(url), Ok(body), Ok(attempts), Ok(due_ms)) = (
                 row.try_get::<i64, _>("id"),
                 row.try_get::<String, _>("url"),
                 row.try_get::<String, _>("body"),
                 row.try_get::<i64, _>("attempts"),
+                row.try_get::<i64, _>("next_ms"),
             ) else {
                 continue;
             };
+            // Claim it: of several collectors on one store, one sends it (the others find
+            // `next_ms` moved). An unanswered claim is taken again after a minute.
+            let claimed = sqlx::query(
+                "UPDATE outbox SET next_ms = $3 WHERE id = $1 AND next_ms = $2 AND delivered_ms IS NULL",
+            )
+            .bind(id)
+            .bind(due_ms)
+            .bind(now_ms() + 60_000)
+            .execute(store.pool())
+            .await;
+            if !matches!(claimed, Ok(ref r) if r.rows_affected() == 1) {
+                continue;
+            }
             let a = agent.clone();
             let sent = tokio::task::spawn_blocking(move || {
                 match a

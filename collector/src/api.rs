@@ -31,6 +31,8 @@ pub struct AppState {
     pub config: CollectorConfig,
     /// The bearer token, if one is required.
     pub token: Option<String>,
+    /// Set by the consumer while the store refuses its batches.
+    pub store_failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -594,8 +596,15 @@ async fn dead_letters(State(s): Shared, Query(q): Query<HashMap<String, String>>
     json_response(json!({ "dead_letters": list }))
 }
 
-/// `GET /health`: 200 when the store answers, else 503.
+/// `GET /health`: 200 when the store answers and takes the consumer's batches, else 503.
 async fn health(State(s): Shared) -> Response {
+    if s.store_failing.load(std::sync::atomic::Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "degraded", "store": "the store refuses the consumer's batches (see the log)" })),
+        )
+            .into_response();
+    }
     match s.store.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ok", "store": "ok" })).into_response(),
         Err(e) => (
@@ -680,6 +689,18 @@ async fn get_snapshot(st: Shared, id: Path<String>) -> ApiResult {
     get_upload(st, Upload::Snapshot, id).await
 }
 
+/// Numbers the partial files of uploads in flight.
+static PART_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A partial upload, removed when dropped (after the rename there is nothing to remove).
+struct PartFile(std::path::PathBuf);
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// `PUT /clips/{id}?event_id=...`: streamed to a temporary file, kept when complete and
 /// within the limit.
 async fn put_upload(
@@ -725,35 +746,40 @@ async fn put_upload(
     };
     tokio::fs::create_dir_all(&dir).await.map_err(io)?;
     let path = dir.join(&id);
-    let part = dir.join(format!(".{id}.part"));
-    let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+    // Each request its own partial file, removed unless it becomes the upload (also when the
+    // client goes away and this handler is dropped).
+    let part = PartFile(dir.join(format!(
+        ".{id}.{}.part",
+        PART_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part.0)
+        .await
+        .map_err(io)?;
     let mut stream = body.into_data_stream();
     let mut bytes = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(if e.to_string().contains("length limit") {
-                    too_large()
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("the upload broke off: {e}"),
-                    )
-                });
+        let chunk = chunk.map_err(|e| {
+            if e.to_string().contains("length limit") {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the upload broke off: {e}"),
+                )
             }
-        };
+        })?;
         bytes += chunk.len();
         if bytes > limit {
-            let _ = tokio::fs::remove_file(&part).await;
             return Err(too_large());
         }
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.sync_all().await.map_err(io)?;
     drop(file);
-    tokio::fs::rename(&part, &path).await.map_err(io)?;
+    tokio::fs::rename(&part.0, &path).await.map_err(io)?;
     sqlx::query(
         "INSERT INTO uploads (kind, upload_id, event_id, path, bytes, content_type, created_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7)

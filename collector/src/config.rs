@@ -147,6 +147,13 @@ impl Section for HttpConfig {
         if self.max_page_size == 0 {
             inv.field("max_page_size", "must be at least 1", None);
         }
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            inv.field(
+                "token",
+                "must not be empty",
+                Some("remove `token` to serve without one".into()),
+            );
+        }
         if self.token.is_some() && self.token_env.is_some() {
             inv.field("token_env", "give `token` or `token_env`, not both", None);
         }

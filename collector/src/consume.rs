@@ -119,6 +119,7 @@ pub fn subscribe(
 impl GroupConsumer {
     /// Consume until `stop`: read a batch, store it (retrying while the store is away),
     /// commit its offsets.
+    /// `failing` is set while the store refuses batches (`/health` answers 503).
     pub fn run(
         self,
         store: &Store,
@@ -126,6 +127,7 @@ impl GroupConsumer {
         metrics: &Metrics,
         rt: &tokio::runtime::Handle,
         stop: &AtomicBool,
+        failing: &AtomicBool,
     ) {
         let wait = Duration::from_millis(self.cfg.batch_wait_ms.max(1));
         while !stop.load(Ordering::SeqCst) {
@@ -156,10 +158,24 @@ impl GroupConsumer {
                         metrics
                             .store_latency
                             .observe(started.elapsed().as_secs_f64());
+                        failing.store(false, Ordering::SeqCst);
                         break Some(w);
+                    }
+                    Err(e) if e.is_refusal() => {
+                        // A value the database can never take: find it, row by row, and
+                        // dead-letter it; the rest of the batch is stored.
+                        metrics.store_errors.inc();
+                        tracing::warn!(error = %e, "the store refused a value in the batch; writing it row by row");
+                        match rt.block_on(refuse_one_by_one(
+                            store, rules, &mut rows, &mut dead, self.keep,
+                        )) {
+                            Ok(()) => continue,
+                            Err(e) => tracing::warn!(error = %e, "the store is away; retrying"),
+                        }
                     }
                     Err(e) => {
                         metrics.store_errors.inc();
+                        failing.store(true, Ordering::SeqCst);
                         tracing::warn!(error = %e, events = rows.len(),
                             "the store refused the batch; offsets stay uncommitted, retrying in {:?}", backoff);
                         let until = Instant::now() + backoff;
@@ -236,5 +252,102 @@ impl GroupConsumer {
             }
         }
         out
+    }
+}
+
+/// Move the rows the store refuses for good from `rows` to `dead` (each tried alone in a
+/// transaction that is rolled back, so nothing is stored twice); an error that is not a
+/// refusal (the store went away) is returned.
+async fn refuse_one_by_one(
+    store: &Store,
+    rules: &Rules,
+    rows: &mut Vec<record::Row>,
+    dead: &mut Vec<record::DeadLetter>,
+    keep: usize,
+) -> Result<(), crate::store::StoreError> {
+    let mut kept = Vec::with_capacity(rows.len());
+    for r in rows.drain(..) {
+        match store.try_alone(&r, rules).await {
+            Ok(()) => kept.push(r),
+            Err(e) if e.is_refusal() => {
+                let bytes = r.json.as_bytes();
+                dead.push(record::DeadLetter {
+                    reason: format!("the store refused it: {e}"),
+                    tag: "refused",
+                    size: bytes.len(),
+                    bytes: bytes[..bytes.len().min(keep)].to_vec(),
+                    at: r.at.clone(),
+                });
+            }
+            Err(e) => {
+                kept.push(r);
+                return Err(e);
+            }
+        }
+    }
+    *rows = kept;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(device: &str, n: i64) -> record::Row {
+        let json = format!(
+            r#"{{"schema_version":1,"event_id":"{device}-{n}","device_id":"{device}","stream_id":"s","seq":{n},"pts_ns":0,"timestamp":"2026-12-01T10:00:00Z","kind":"occupancy","occupancy":{{}}}}"#
+        );
+        record::read(
+            Incoming {
+                at: Position {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: n,
+                },
+                payload: json.into_bytes(),
+            },
+            1 << 20,
+            64,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_row_the_store_refuses_is_dead_lettered_and_the_rest_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let store = Store::open(&url, 1).await.unwrap();
+        // A database that refuses one device's rows for good (SQLITE_CONSTRAINT).
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.device_id = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let rules = Rules::default();
+        let mut rows = vec![row("good", 0), row("bad", 1), row("good", 2)];
+        let mut dead = Vec::new();
+        let e = store.write(&rows, &dead, &rules).await.unwrap_err();
+        assert!(e.is_refusal(), "{e}");
+        refuse_one_by_one(&store, &rules, &mut rows, &mut dead, 16)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0].reason.contains("refused by the test"),
+            "{}",
+            dead[0].reason
+        );
+        assert_eq!(dead[0].at.offset, 1);
+        let w = store.write(&rows, &dead, &rules).await.unwrap();
+        assert_eq!((w.stored, w.dead), (2, 1));
+    }
+
+    #[test]
+    fn a_store_that_is_away_is_not_a_refusal() {
+        let e = crate::store::StoreError::Db(sqlx::Error::PoolTimedOut);
+        assert!(!e.is_refusal());
     }
 }

@@ -11,7 +11,7 @@
 //! dead-letter table with their reason and position; they never stop the consumer.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let text = std::fs::read_to_string("collector.toml")?;
 //! let (config, _warnings) = edgeflow_collector::load("collector.toml", &text)
 //!     .map_err(|d| d.render(false))?;
@@ -65,6 +65,14 @@ pub enum StartError {
     /// The metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// `Collector::start` was called from async code.
+    #[error("the collector runs its own runtime: start it from plain (not async) code")]
+    InsideRuntime,
+    /// `http.token_env` names a variable that is unset or empty.
+    #[error(
+        "`http.token_env` names {0:?}, which is unset or empty: set it, or remove `token_env` to serve without a token"
+    )]
+    Token(String),
     /// The uploads directory could not be made.
     #[error("cannot make `uploads.dir` {dir:?}: {source}")]
     Uploads {
@@ -102,7 +110,17 @@ pub fn redact(url: &str) -> String {
 impl Collector {
     /// Open the store (running its migrations), bind the API, start the notifier and join
     /// the consumer group.
+    ///
+    /// It runs its own runtime: call it from plain (not async) code.
     pub fn start(config: CollectorConfig) -> Result<Collector, StartError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(StartError::InsideRuntime);
+        }
+        // A token that should be there and is not must not leave the API open.
+        let token = match (&config.http.token_env, config.http.token()) {
+            (Some(var), None) => return Err(StartError::Token(var.clone())),
+            (_, t) => t,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ef-collector")
@@ -134,11 +152,13 @@ impl Collector {
             source,
         })?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let failing = Arc::new(AtomicBool::new(false));
         let state = Arc::new(api::AppState {
             store: store.clone(),
             metrics: metrics.clone(),
-            token: config.http.token(),
+            token,
             config: config.clone(),
+            store_failing: failing.clone(),
         });
         let app = api::router(state);
         let mut shutdown = stop_rx.clone();
@@ -162,7 +182,7 @@ impl Collector {
             let rules = alerts::Rules(config.alerts.clone());
             std::thread::Builder::new()
                 .name("ef-consume".into())
-                .spawn(move || consumer.run(&store, &rules, &metrics, &rt, &stop))
+                .spawn(move || consumer.run(&store, &rules, &metrics, &rt, &stop, &failing))
                 .map_err(StartError::Runtime)?
         };
         tracing::info!(%addr, store = %redact(&config.store.url), group = %config.kafka.group_id,
@@ -192,8 +212,9 @@ impl Collector {
         self.consumer.as_ref().is_none_or(|h| h.is_finished())
     }
 
-    /// Stop: the batch in hand is stored and committed, the group is left, the API and the
-    /// notifier stop.
+    /// Stop: the consumer finishes the batch in hand (stored and committed, or, while the
+    /// store refuses it, left uncommitted for the next member to read again), leaves the
+    /// group, and the API and the notifier stop.
     pub fn stop(mut self) {
         self.shutdown();
     }

@@ -110,6 +110,11 @@ pub fn read(m: Incoming, max_bytes: usize, keep: usize) -> Result<Row, DeadLette
     if event.event_id.is_empty() {
         return Err(dead("invalid", "empty `event_id`".into(), m));
     }
+    // What a database refuses for good is refused here, so one message cannot stall a
+    // partition: NUL in text (PostgreSQL) and keys too long for an index.
+    if let Some((field, why)) = unstorable(&event, &kind) {
+        return Err(dead("invalid", format!("`{field}` {why}"), m));
+    }
     let Ok(ts) = humantime::parse_rfc3339_weak(&event.timestamp) else {
         let reason = format!("`timestamp` {:?} is not RFC 3339", event.timestamp);
         return Err(dead("invalid", reason, m));
@@ -148,6 +153,35 @@ pub fn read(m: Incoming, max_bytes: usize, keep: usize) -> Result<Row, DeadLette
         _ => {}
     }
     Ok(row)
+}
+
+/// Longest id (`event_id`, `device_id`, `stream_id`, zone ids) the store takes.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// The first text column of `event` a store cannot keep, and why.
+fn unstorable(event: &Event, kind: &str) -> Option<(&'static str, &'static str)> {
+    let mut fields: Vec<(&'static str, &str)> = vec![
+        ("event_id", &event.event_id),
+        ("device_id", &event.device_id),
+        ("stream_id", &event.stream_id),
+        ("kind", kind),
+    ];
+    if let Body::ZoneEvent(z) = &event.body {
+        fields.push(("zone_id", &z.zone_id));
+        fields.push(("class", &z.class));
+        if let Some(d) = &z.direction {
+            fields.push(("direction", d));
+        }
+    }
+    fields.into_iter().find_map(|(name, v)| {
+        if v.contains('\0') {
+            Some((name, "contains a NUL character"))
+        } else if v.len() > MAX_ID_BYTES {
+            Some((name, "is longer than 512 bytes"))
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
@@ -190,6 +224,17 @@ mod tests {
             (r#"{"schema_version":1,"kind":"zone_event"}"#, "invalid"),
             (
                 &GOOD.replace("2026-12-01T10:00:00.000Z", "yesterday"),
+                "invalid",
+            ),
+            (
+                &GOOD.replace(r#""device_id":"d""#, r#""device_id":"a\u0000b""#),
+                "invalid",
+            ),
+            (
+                &GOOD.replace(
+                    r#""event_id":"ab""#,
+                    &format!(r#""event_id":"{}""#, "x".repeat(600)),
+                ),
                 "invalid",
             ),
         ];

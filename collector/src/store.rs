@@ -48,6 +48,36 @@ pub enum StoreError {
 /// Fractions are kept as integer milliseconds: sqlx's `Any` driver binds floats to
 /// PostgreSQL in a format it refuses.
 ///
+impl StoreError {
+    /// Whether the database refused the data itself (a value it can never store), not the
+    /// connection: retrying the same rows cannot succeed. PostgreSQL's SQLSTATE classes 22
+    /// (data exception), 23 (integrity) and 54 (program limit, e.g. an index row too large);
+    /// SQLite's `SQLITE_TOOBIG` and `SQLITE_CONSTRAINT`.
+    pub fn is_refusal(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        let code = e.code().map(|c| c.to_string()).unwrap_or_default();
+        match code.parse::<u32>() {
+            // SQLite's (extended) result codes: the primary code is the low byte.
+            Ok(n) if code.len() < 5 => matches!(n & 0xff, 18 | 19),
+            _ => ["22", "23", "54"].iter().any(|c| code.starts_with(c)),
+        }
+    }
+}
+
+/// A 63-bit key for PostgreSQL's advisory locks (FNV-1a over `parts`).
+pub(crate) fn lock_key(parts: &[&str]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    (h >> 1) as i64
+}
+
 /// The schema, in order; each is applied once and recorded in `collector_migrations`.
 /// `{id}` is the auto-increment key, `{blob}` the bytes type of the backend.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
@@ -227,18 +257,26 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        // Collectors starting together on one empty PostgreSQL: one migrates, the others wait
+        // for it and find the work done.
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key(&["edgeflow-collector-migrations"]))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS collector_migrations (
                 version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         let (id, blob) = match self.backend {
             Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
             Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
         };
         for (version, description, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
             let done: Option<AnyRow> =
                 sqlx::query("SELECT version FROM collector_migrations WHERE version = $1")
                     .bind(*version)
@@ -259,9 +297,9 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             tracing::info!(version, description, "store schema migrated");
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -283,51 +321,7 @@ impl Store {
         let mut out = Written::default();
         let mut tx = self.pool.begin().await?;
         for r in rows {
-            let e = &r.event;
-            let done = sqlx::query(
-                "INSERT INTO events (event_id, device_id, stream_id, kind, seq, ts_ms, zone_id,
-                    event_type, class, direction, dwell_ms, persons, track_id, topic, kpartition,
-                    koffset, received_ms, payload)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                 ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(&e.event_id)
-            .bind(&e.device_id)
-            .bind(&e.stream_id)
-            .bind(&r.kind)
-            .bind(e.seq as i64)
-            .bind(r.ts_ms)
-            .bind(r.zone_id.clone())
-            .bind(r.event_type.clone())
-            .bind(r.class.clone())
-            .bind(r.direction.clone())
-            .bind(r.dwell_s.map(|d| (d * 1000.0).round() as i64))
-            .bind(r.persons)
-            .bind(r.track_id)
-            .bind(&r.at.topic)
-            .bind(i64::from(r.at.partition))
-            .bind(r.at.offset)
-            .bind(now)
-            .bind(&r.json)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                out.duplicates += 1;
-                continue;
-            }
-            out.stored += 1;
-            out.kinds.push(StoredKind {
-                kind: r.kind.clone(),
-                zone_id: r.zone_id.clone(),
-                event_type: r.event_type.clone(),
-                direction: r.direction.clone(),
-            });
-            self.touch_device(&mut tx, r, now).await?;
-            for rule in rules.matching(r) {
-                if alerts::fire(&mut tx, rule, r, now).await? {
-                    out.alerts.push(rule.name.clone());
-                }
-            }
+            self.insert(&mut tx, r, rules, now, &mut out).await?;
         }
         for d in dead {
             let done = sqlx::query(
@@ -347,6 +341,73 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Insert `r` unless its `event_id` is stored; a new one updates its device and fires
+    /// `rules`.
+    async fn insert(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        r: &Row,
+        rules: &Rules,
+        now: i64,
+        out: &mut Written,
+    ) -> Result<(), StoreError> {
+        let e = &r.event;
+        let done = sqlx::query(
+            "INSERT INTO events (event_id, device_id, stream_id, kind, seq, ts_ms, zone_id,
+                event_type, class, direction, dwell_ms, persons, track_id, topic, kpartition,
+                koffset, received_ms, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&e.event_id)
+        .bind(&e.device_id)
+        .bind(&e.stream_id)
+        .bind(&r.kind)
+        .bind(e.seq as i64)
+        .bind(r.ts_ms)
+        .bind(r.zone_id.clone())
+        .bind(r.event_type.clone())
+        .bind(r.class.clone())
+        .bind(r.direction.clone())
+        .bind(r.dwell_s.map(|d| (d * 1000.0).round() as i64))
+        .bind(r.persons)
+        .bind(r.track_id)
+        .bind(&r.at.topic)
+        .bind(i64::from(r.at.partition))
+        .bind(r.at.offset)
+        .bind(now)
+        .bind(&r.json)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            out.duplicates += 1;
+            return Ok(());
+        }
+        out.stored += 1;
+        out.kinds.push(StoredKind {
+            kind: r.kind.clone(),
+            zone_id: r.zone_id.clone(),
+            event_type: r.event_type.clone(),
+            direction: r.direction.clone(),
+        });
+        self.touch_device(tx, r, now).await?;
+        for rule in rules.matching(r) {
+            if alerts::fire(tx, self.backend, rule, r, now).await? {
+                out.alerts.push(rule.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `row` alone in a transaction that is rolled back: whether the store takes it.
+    pub async fn try_alone(&self, row: &Row, rules: &Rules) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.insert(&mut tx, row, rules, now_ms(), &mut Written::default())
+            .await?;
+        tx.rollback().await?;
+        Ok(())
     }
 
     async fn touch_device(
@@ -399,8 +460,12 @@ mod tests {
     use crate::record::{Incoming, Position, read};
 
     fn row(id: &str, ts_s: u64, event_type: &str) -> Row {
+        row_of(id, ts_s, event_type, "person")
+    }
+
+    fn row_of(id: &str, ts_s: u64, event_type: &str, class: &str) -> Row {
         let json = format!(
-            r#"{{"schema_version":1,"event_id":"{id}","device_id":"d","stream_id":"s","seq":1,"pts_ns":0,"timestamp":"2026-12-01T10:00:{ts_s:02}Z","kind":"zone_event","zone_id":"door","event_type":"{event_type}","track_id":1,"class":"person"}}"#
+            r#"{{"schema_version":1,"event_id":"{id}","device_id":"d","stream_id":"s","seq":1,"pts_ns":0,"timestamp":"2026-12-01T10:00:{ts_s:02}Z","kind":"zone_event","zone_id":"door","event_type":"{event_type}","track_id":1,"class":"{class}"}}"#
         );
         let at = Position {
             topic: "t".into(),
@@ -455,6 +520,26 @@ mod tests {
         with_exit.extend(later);
         let w = store.write(&with_exit, &[], &rules).await.unwrap();
         assert_eq!(w.alerts.len(), 1);
+        // A class rule counts only its class: one car among persons is not two cars.
+        let cars = Rules(vec![AlertRule {
+            name: "cars".into(),
+            class: Some("car".into()),
+            ..rule(2, 60.0)
+        }]);
+        let w = store
+            .write(
+                &[row("p1", 40, "enter"), row_of("c1", 41, "enter", "car")],
+                &[],
+                &cars,
+            )
+            .await
+            .unwrap();
+        assert!(w.alerts.is_empty(), "{:?}", w.alerts);
+        let w = store
+            .write(&[row_of("c2", 42, "enter", "car")], &[], &cars)
+            .await
+            .unwrap();
+        assert_eq!(w.alerts, vec!["cars".to_string()]);
         // Opening again runs no migration twice.
         drop(store);
         let store = Store::open(&url, 1).await.unwrap();

@@ -37,13 +37,16 @@ fn as_root() -> bool {
 impl Postgres {
     fn cmd(&self, tool: &str) -> Command {
         let exe = self.bin.join(tool);
-        if as_root() {
+        let mut c = if as_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(exe);
             c
         } else {
             Command::new(exe)
-        }
+        };
+        // A directory the `postgres` user may enter (the project's may be private).
+        c.current_dir(self.dir.path());
+        c
     }
 
     fn data(&self) -> PathBuf {

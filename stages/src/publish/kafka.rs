@@ -546,10 +546,10 @@ impl Sink for KafkaSink {
         check_security(cfg, &mut inv);
         check_options(cfg, &mut inv);
         super::select::validate(cfg.mode, cfg.summary_interval_s, &mut inv);
-        if !(cfg.device_status_interval_s.is_finite() && cfg.device_status_interval_s >= 0.0) {
+        if !(0.0..=86_400.0).contains(&cfg.device_status_interval_s) {
             inv.field(
                 "device_status_interval_s",
-                "must be 0 or a positive number of seconds",
+                "must be 0 or a number of seconds up to a day (86400)",
                 Some("e.g. `device_status_interval_s = 30.0` (0: no device status)".into()),
             );
         }
