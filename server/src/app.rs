@@ -136,9 +136,13 @@ async fn bearer(State(app): State<App>, request: Request, next: Next) -> Respons
     match given {
         Some(g) if same(g.trim().as_bytes(), token.as_bytes()) => next.run(request).await,
         _ => {
+            let wrong = given.is_some();
+            // Read the body (up to the limit) before refusing: a connection closed while the
+            // client still sends its JPEG reaches it as a reset, not as this 401.
+            let _ = axum::body::to_bytes(request.into_body(), app.config.max_body_bytes).await;
             let mut r = error(
                 StatusCode::UNAUTHORIZED,
-                if given.is_some() {
+                if wrong {
                     "the bearer token is wrong"
                 } else {
                     "this endpoint needs `Authorization: Bearer <token>` ([server] token)"
