@@ -63,7 +63,7 @@ enum Command {
     Schema(schema::Args),
     /// Print a pipeline as a Graphviz DOT graph.
     Graph(graph::Args),
-    /// Evaluate results against ground truth (`eval mot`).
+    /// Score trackers against ground truth (`eval mot`, `eval track`, `eval degrade`).
     Eval(eval::Args),
     /// Run the cloud collector: Kafka in, a deduplicated store, REST, alerts and metrics out.
     #[cfg(feature = "collector")]
@@ -117,7 +117,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ListBackends(a) => list_backends::run(a),
         Command::Graph(a) => graph::run(&registry, a),
         Command::Schema(a) => schema::run(&registry, a),
-        Command::Eval(a) => eval::run(a),
+        Command::Eval(a) => eval::run(&registry, a),
         #[cfg(feature = "collector")]
         Command::Collect(a) => collect::run(a),
         #[cfg(feature = "rtsp-server")]

@@ -23,6 +23,7 @@ use edgeflow_core::{NotCompiled, PortKind, Registry, Variant};
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.source::<capture::TestPattern>(capture::test_pattern::INFO);
+    r.source::<capture::replay::ReplaySource>(capture::replay::INFO);
     #[cfg(feature = "gstreamer")]
     {
         r.source::<capture::file::FileSource>(capture::file::INFO);

@@ -7,6 +7,7 @@ pub mod http;
 #[cfg(feature = "gstreamer")]
 pub mod images;
 mod pace;
+pub mod replay;
 #[cfg(feature = "gstreamer")]
 pub mod rtsp;
 pub mod test_pattern;

@@ -83,6 +83,19 @@ pub fn read(path: &Path) -> Result<Vec<Row>, ParseError> {
     parse(&text, &path.display().to_string())
 }
 
+/// Rows as MOTChallenge CSV (`frame,id,x,y,w,h,conf,-1,-1,-1`).
+pub fn to_csv(rows: &[Row]) -> String {
+    let mut s = String::with_capacity(rows.len() * 48);
+    for r in rows {
+        let [x, y, w, h] = r.bbox;
+        s.push_str(&format!(
+            "{},{},{x:.2},{y:.2},{w:.2},{h:.2},{:.4},-1,-1,-1\n",
+            r.frame, r.id, r.conf
+        ));
+    }
+    s
+}
+
 fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let iw = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
     let ih = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
@@ -288,10 +301,23 @@ pub fn evaluate(gt: &[Row], pred: &[Row], min_iou: f64) -> MotMetrics {
 }
 
 impl MotMetrics {
+    /// The metrics as a JSON object (`idf1`, `mota`, `fn`, …), as `--json` prints them.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "idf1": self.idf1, "idp": self.idp, "idr": self.idr, "recall": self.recall,
+            "precision": self.precision, "mostly_tracked": self.mostly_tracked,
+            "partially_tracked": self.partially_tracked, "mostly_lost": self.mostly_lost,
+            "fp": self.fp, "fn": self.fn_, "id_switches": self.id_switches,
+            "fragmentations": self.fragmentations, "mota": self.mota, "motp": self.motp,
+            "frames": self.frames, "objects": self.objects, "predictions": self.predictions,
+        })
+    }
+
     /// A header and one row, as motmetrics prints its summary.
     pub fn table(rows: &[(String, MotMetrics)]) -> String {
+        let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(16);
         let mut s = format!(
-            "{:16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>3} {:>3} {:>3} {:>5} {:>5} {:>5} {:>5} {:>6} {:>6}\n",
+            "{:w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>3} {:>3} {:>3} {:>5} {:>5} {:>5} {:>5} {:>6} {:>6}\n",
             "",
             "IDF1",
             "IDP",
@@ -310,7 +336,7 @@ impl MotMetrics {
         );
         for (name, m) in rows {
             s.push_str(&format!(
-                "{:16} {:>6.4} {:>6.4} {:>6.4} {:>6.4} {:>6.4} {:>3} {:>3} {:>3} {:>5} {:>5} {:>5} {:>5} {:>6.4} {:>6.4}\n",
+                "{:w$} {:>6.4} {:>6.4} {:>6.4} {:>6.4} {:>6.4} {:>3} {:>3} {:>3} {:>5} {:>5} {:>5} {:>5} {:>6.4} {:>6.4}\n",
                 name, m.idf1, m.idp, m.idr, m.recall, m.precision, m.mostly_tracked, m.partially_tracked, m.mostly_lost, m.fp, m.fn_, m.id_switches, m.fragmentations, m.mota, m.motp
             ));
         }

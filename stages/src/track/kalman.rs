@@ -86,6 +86,12 @@ impl Kalman {
         self.cov = f * self.cov * f.transpose() + q;
     }
 
+    /// Stop the height from changing (a lost track: without measurements a growing or
+    /// shrinking box soon matches nothing; SORT-family trackers do the same).
+    pub fn hold_height(&mut self) {
+        self.mean[7] = 0.0;
+    }
+
     /// Correct with a measured box.
     pub fn update(&mut self, b: &Tlwh) {
         let hm = h_matrix();

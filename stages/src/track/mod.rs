@@ -13,7 +13,7 @@ use edgeflow_core::{
     BuildCtx, BuildError, Detections, Emit, Invalid, StageError, StageInfo, Tracks, Transform,
 };
 
-pub use bytetrack::{Tracker, TrackerKind, TrackerParams};
+pub use bytetrack::{ReportBox, Tracker, TrackerKind, TrackerParams};
 
 /// Registry entry.
 pub const INFO: StageInfo = StageInfo {
@@ -34,11 +34,14 @@ backend = "mock"
 type = "track"
 inputs = ["det"]
 tracker = "bytetrack"        # or "iou"
-high_threshold = 0.5         # first association, and new tracks from
+high_threshold = 0.3         # first association, and new tracks from
 low_threshold = 0.1          # second association (ByteTrack's low-score boxes)
-new_track_threshold = 0.6
+new_track_threshold = 0.35
+match_iou = 0.5              # least IoU of a box with a track's predicted box
 track_buffer_s = 1.0         # keep lost tracks this long
 class_aware = true           # match boxes of the same class only
+report_box = "detection"     # or "estimate": the Kalman filter's box
+report_lost_frames = 0       # keep reporting a lost track this many frames
 
 [stages.out]
 type = "publish"

@@ -1,0 +1,225 @@
+//! What edgeflow wrote (`publish sink = "jsonl"`): `detections` or `tracks` events, one JSON
+//! object per line, read back as the `Detections` they were made from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use edgeflow_core::{BBox, Detection, Detections, Meta};
+use edgeflow_events::{Body, BoxItem, Event, FrameSummary};
+
+use crate::eval::mot::ParseError;
+
+/// Which frame events to read.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameKind {
+    /// `kind = "detections"`: what the detector saw.
+    Detections,
+    /// `kind = "tracks"`: the boxes of tracks (their ids are dropped).
+    Tracks,
+}
+
+impl FrameKind {
+    fn name(self) -> &'static str {
+        match self {
+            FrameKind::Detections => "detections",
+            FrameKind::Tracks => "tracks",
+        }
+    }
+}
+
+/// A streaming reader of one JSON lines file.
+pub struct JsonlReader {
+    name: String,
+    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    line: usize,
+    kind: Option<FrameKind>,
+    stream_id: Option<Arc<str>>,
+    classes: HashMap<String, (u32, Arc<str>)>,
+    last_seq: HashMap<String, u64>,
+    /// Events read but not replayed, by kind (other kinds, or the other frame kind).
+    pub ignored: BTreeMap<String, u64>,
+    /// Frames replayed.
+    pub frames: u64,
+    files: HashMap<String, Arc<str>>,
+    peeked: Option<Detections>,
+}
+
+impl JsonlReader {
+    /// Open `path`; `kind` None takes the frame kind of the first frame event; `stream_id`
+    /// replaces the recorded stream ids.
+    pub fn open(
+        path: &Path,
+        kind: Option<FrameKind>,
+        stream_id: Option<Arc<str>>,
+    ) -> Result<JsonlReader, ParseError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| ParseError {
+            path: name.clone(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        Ok(JsonlReader {
+            name,
+            lines: std::io::BufReader::new(file).lines(),
+            line: 0,
+            kind,
+            stream_id,
+            classes: HashMap::new(),
+            last_seq: HashMap::new(),
+            ignored: BTreeMap::new(),
+            frames: 0,
+            files: HashMap::new(),
+            peeked: None,
+        })
+    }
+
+    fn err(&self, message: String) -> ParseError {
+        ParseError {
+            path: self.name.clone(),
+            line: self.line,
+            message,
+        }
+    }
+
+    /// The next frame, `None` at the end of the file. A line that is not an edgeflow event,
+    /// a box out of range, or a stream whose `seq` goes back is an error naming the line.
+    pub fn next_frame(&mut self) -> Result<Option<Detections>, ParseError> {
+        loop {
+            let Some(line) = self.lines.next() else {
+                return Ok(None);
+            };
+            self.line += 1;
+            let line = line.map_err(|e| self.err(format!("cannot be read: {e}")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let ev: Event = serde_json::from_str(&line).map_err(|e| {
+                self.err(format!(
+                    "not an edgeflow event ({e}); replay reads what `publish sink = \"jsonl\"` writes"
+                ))
+            })?;
+            let kind = match &ev.body {
+                Body::Detections(_) => FrameKind::Detections,
+                Body::Tracks(_) => FrameKind::Tracks,
+                other => {
+                    *self.ignored.entry(other.kind().to_string()).or_default() += 1;
+                    continue;
+                }
+            };
+            if *self.kind.get_or_insert(kind) != kind {
+                *self.ignored.entry(kind.name().to_string()).or_default() += 1;
+                continue;
+            }
+            let Some(summary) = ev.body.frame_summary() else {
+                continue;
+            };
+            let frame = self.frame(&ev, summary)?;
+            self.frames += 1;
+            return Ok(Some(frame));
+        }
+    }
+
+    fn frame(&mut self, ev: &Event, s: &FrameSummary) -> Result<Detections, ParseError> {
+        if let Some(&prev) = self.last_seq.get(&ev.stream_id)
+            && ev.seq <= prev
+        {
+            return Err(self.err(format!(
+                "stream `{}`: seq {} comes after seq {prev}; replay needs each stream's frames \
+                 in recorded order (was the file appended to by two runs?)",
+                ev.stream_id, ev.seq
+            )));
+        }
+        self.last_seq.insert(ev.stream_id.clone(), ev.seq);
+        let mut detections = Vec::with_capacity(s.detections.len());
+        for b in s
+            .detections
+            .iter()
+            .chain(s.faces.as_deref().unwrap_or_default())
+        {
+            detections.push(self.detection(b)?);
+        }
+        let timestamp = humantime::parse_rfc3339_weak(&ev.timestamp)
+            .map_err(|e| self.err(format!("timestamp `{}`: {e}", ev.timestamp)))?;
+        let stream_id = match &self.stream_id {
+            Some(s) => s.clone(),
+            None => ev.stream_id.as_str().into(),
+        };
+        let mut meta = Meta::now(stream_id, ev.seq, ev.pts_ns);
+        meta.timestamp = timestamp;
+        meta.file = ev.file.as_ref().map(|f| {
+            self.files
+                .entry(f.clone())
+                .or_insert_with(|| f.as_str().into())
+                .clone()
+        });
+        Ok(Detections {
+            meta,
+            frame_width: s.frame_width,
+            frame_height: s.frame_height,
+            detections,
+            skipped: s.skipped,
+            face_model: s.faces.is_some(),
+        })
+    }
+
+    fn detection(&mut self, b: &BoxItem) -> Result<Detection, ParseError> {
+        let finite = [b.conf, b.xmin, b.ymin, b.width, b.height]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || !(0.0..=1.0).contains(&b.conf) || b.width <= 0.0 || b.height <= 0.0 {
+            return Err(self.err(format!(
+                "box of `{}` (conf {}, {} {} {}×{}) is out of range: conf must be 0..1 and the \
+                 box must have an area",
+                b.class, b.conf, b.xmin, b.ymin, b.width, b.height
+            )));
+        }
+        let next = self.classes.len() as u32;
+        let (class_id, label) = self
+            .classes
+            .entry(b.class.clone())
+            .or_insert_with(|| (next, b.class.as_str().into()))
+            .clone();
+        Ok(Detection {
+            class_id,
+            label,
+            score: b.conf,
+            bbox: BBox {
+                x: b.xmin,
+                y: b.ymin,
+                width: b.width,
+                height: b.height,
+            },
+            keypoints: b.keypoints.clone(),
+        })
+    }
+
+    /// The frame put back by [`JsonlReader::put_back`], if any.
+    pub fn peeked(&self) -> Option<&Detections> {
+        self.peeked.as_ref()
+    }
+
+    /// Keep `d` to hand out again (a paced source looks before it takes).
+    pub fn put_back(&mut self, d: Detections) {
+        self.peeked = Some(d);
+    }
+
+    /// The frame put back, stamped as entering the pipeline now.
+    pub fn take_peeked(&mut self) -> Option<Detections> {
+        let mut d = self.peeked.take()?;
+        let now = std::time::Instant::now();
+        d.meta.captured_at = now;
+        d.meta.queued_at = now;
+        Some(d)
+    }
+
+    /// Seconds of recorded wall time since `first`, for pacing across streams.
+    pub fn since(first: SystemTime, meta: &Meta) -> Duration {
+        meta.timestamp.duration_since(first).unwrap_or_default()
+    }
+}
