@@ -55,7 +55,8 @@ pub fn run(
                         f64::from(b.width) * w,
                         f64::from(b.height) * h,
                     ],
-                    conf: f64::from(tr.detection.score),
+                    // 1: a track file is also usable as ground truth (rows below 1 are ignored).
+                    conf: 1.0,
                 }
             }));
             if let Some(z) = zones.as_mut() {

@@ -1,0 +1,429 @@
+//! `source = "replay"` and `edgeflow eval track` end to end: a recording replays into the very
+//! tracks the live run made; malformed recordings fail naming the file and line; MOTChallenge
+//! det.txt takes its geometry from seqinfo.ini; sweeps, JSON, zones and the errors of
+//! `eval track`.
+
+use std::path::{Path, PathBuf};
+
+mod support;
+use support::edgeflow;
+
+const GT: &str = "../shared/fixtures/mot/TUD-Campus/gt.txt";
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn ok(args: &[&str]) -> (String, String) {
+    let out = edgeflow(args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+const HEAD: &str = "[pipeline]\nname = \"r\"\ndevice_id = \"dev-1\"\n";
+
+/// Record detections and tracks live; replay the detections through the same tracker: the
+/// tracks come out line for line the same (ids, boxes, seq, times, event ids).
+#[test]
+fn a_recording_replays_into_the_same_tracks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (det, trk, again) = (
+        dir.path().join("det.jsonl"),
+        dir.path().join("trk.jsonl"),
+        dir.path().join("again.jsonl"),
+    );
+    let live = write(
+        dir.path(),
+        "live.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 160\nheight = 120\ncount = 80\nobjects = 3\n\
+             [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
+             [stages.rec]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = {:?}\n\
+             [stages.trk]\ntype = \"track\"\ninputs = [\"det\"]\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"trk\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            s(&det),
+            s(&trk)
+        ),
+    );
+    ok(&["run", live.to_str().unwrap()]);
+    let replay = write(
+        dir.path(),
+        "replay.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
+             [stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"trk\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            s(&det),
+            s(&again)
+        ),
+    );
+    ok(&["run", replay.to_str().unwrap()]);
+    let (a, b) = (
+        std::fs::read_to_string(&trk).unwrap(),
+        std::fs::read_to_string(&again).unwrap(),
+    );
+    assert_eq!(a.lines().count(), 80);
+    assert!(a.contains("\"track_id\":1"), "{}", &a[..a.len().min(600)]);
+    for (n, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        assert_eq!(x, y, "line {}", n + 1);
+    }
+    assert_eq!(a.lines().count(), b.lines().count());
+
+    // Replaying the tracks file (its boxes, ids dropped) works the same way, and
+    // `eval track` scores a JSON-lines recording: its own tracks as ground truth score 1.
+    let saved = dir.path().join("saved.txt");
+    ok(&[
+        "eval",
+        "track",
+        "--pipeline",
+        replay.to_str().unwrap(),
+        "--det",
+        det.to_str().unwrap(),
+        "--gt",
+        GT,
+        "--save-tracks",
+        saved.to_str().unwrap(),
+    ]);
+    let (table, _) = ok(&[
+        "eval",
+        "track",
+        "--pipeline",
+        replay.to_str().unwrap(),
+        "--det",
+        det.to_str().unwrap(),
+        "--gt",
+        saved.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(table.trim()).unwrap();
+    assert_eq!(v["metrics"]["mota"], 1.0, "{v}");
+    assert_eq!(v["metrics"]["idf1"], 1.0, "{v}");
+}
+
+/// Nothing is skipped silently: a line that is not an event, a box out of range, or a
+/// stream going back in `seq` stops the run with the file and line.
+#[test]
+fn malformed_recordings_fail_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let det = dir.path().join("det.jsonl");
+    let live = write(
+        dir.path(),
+        "live.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\nwidth = 160\nheight = 120\ncount = 5\n\
+             [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
+             [stages.rec]\ntype = \"publish\"\ninputs = [\"det\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            s(&det)
+        ),
+    );
+    ok(&["run", live.to_str().unwrap()]);
+    let good = std::fs::read_to_string(&det).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let cases = [
+        (
+            format!("{}\n{}\n{{not json\n", lines[0], lines[1]),
+            ":3: not an edgeflow event",
+        ),
+        (
+            format!("{}\n{}\n{}\n", lines[0], lines[2], lines[1]),
+            ":3: stream `cam`: seq 1 comes after seq 2",
+        ),
+        (
+            format!(
+                "{}\n",
+                lines[0].replacen("\"conf\":", "\"conf\":7.5,\"x\":", 1)
+            ),
+            ":1: box of `",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let rec = write(dir.path(), &format!("bad{i}.jsonl"), text);
+        let p = write(
+            dir.path(),
+            &format!("bad{i}.toml"),
+            &format!(
+                "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
+                 [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"-\"\n",
+                s(&rec)
+            ),
+        );
+        let out = edgeflow(&["run", p.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "case {i}: {stderr}");
+        let named = format!("bad{i}.jsonl{want}");
+        assert!(stderr.contains(&named), "case {i}: wants {named}\n{stderr}");
+    }
+}
+
+/// det.txt replays with the frame size and rate of the seqinfo.ini beside it; without one,
+/// `validate` says what to set.
+#[test]
+fn mot_detections_take_their_geometry_from_seqinfo() {
+    let dir = tempfile::tempdir().unwrap();
+    let det = write(
+        dir.path(),
+        "det.txt",
+        "1,-1,64,48,64,96,0.9,-1,-1,-1\n3,-1,70,50,64,96,0.8,-1,-1,-1\n",
+    );
+    let out_path = dir.path().join("out.jsonl");
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            s(&det),
+            s(&out_path)
+        ),
+    );
+    let out = edgeflow(&["validate", p.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("frame_size"), "{stderr}");
+    assert!(stderr.contains("no seqinfo.ini is beside it"), "{stderr}");
+
+    write(
+        dir.path(),
+        "seqinfo.ini",
+        "[Sequence]\nname=t\nframeRate=25\nseqLength=4\nimWidth=640\nimHeight=480\n",
+    );
+    ok(&["run", p.to_str().unwrap()]);
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&out_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Frames 1..=4 (seqLength), the empty ones too.
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0]["kind"], "detections");
+    assert_eq!(events[0]["stream_id"], "cam");
+    assert_eq!(events[0]["frame_width"], 640);
+    assert_eq!(events[1]["detections"].as_array().unwrap().len(), 0);
+    assert_eq!(events[2]["pts_ns"], 80_000_000);
+    assert_eq!(events[0]["detections"][0]["xmin"], 0.1);
+    assert_eq!(events[0]["detections"][0]["class"], "person");
+}
+
+/// `eval degrade` is reproducible; `eval track` prints one row per swept value, JSON, and
+/// the zone events of the zone stage after the tracker.
+#[test]
+fn eval_track_sweeps_and_counts_zone_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let det = dir.path().join("det.txt");
+    let args = [
+        "eval",
+        "degrade",
+        "--gt",
+        GT,
+        "--preset",
+        "hard",
+        "--seed",
+        "3",
+        "--frame-size",
+        "640,480",
+    ];
+    let (a, _) = ok(&args);
+    let (b, _) = ok(&args);
+    assert_eq!(a, b, "the same seed gives the same detections");
+    std::fs::write(&det, &a).unwrap();
+    let p = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nframe_size = [640, 480]\nfps = 25.0\n\
+             [stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n\
+             [stages.count]\ntype = \"zone\"\ninputs = [\"trk\"]\nframe_size = [640, 480]\n\
+             lines = [{{ id = \"mid\", from = [320, 0], to = [320, 480] }}]\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"count\"]\nsink = \"jsonl\"\npath = \"-\"\n",
+            s(&det)
+        ),
+    );
+    let base = [
+        "eval",
+        "track",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--det",
+        det.to_str().unwrap(),
+        "--gt",
+        GT,
+        "--frame-size",
+        "640,480",
+        "--fps",
+        "25",
+    ];
+    let mut sweep = base.to_vec();
+    sweep.extend([
+        "--sweep",
+        "report_lost_frames=0,3",
+        "--sweep",
+        "tracker=bytetrack,iou",
+    ]);
+    let (table, _) = ok(&sweep);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(
+        rows[0].contains("IDF1") && rows[0].contains("MOTA"),
+        "{table}"
+    );
+    for name in [
+        "report_lost_frames=0 tracker=\"bytetrack\"",
+        "report_lost_frames=3 tracker=\"iou\"",
+    ] {
+        assert!(rows.iter().any(|r| r.starts_with(name)), "{name}\n{table}");
+    }
+    assert!(table.contains("zone events (stage `count`)"), "{table}");
+    assert!(table.contains("mid/line_cross/"), "{table}");
+
+    let mut json = base.to_vec();
+    json.extend(["--sweep", "high_threshold=0.3,0.5", "--json"]);
+    let (out, _) = ok(&json);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["set"]["high_threshold"], 0.5);
+    assert_eq!(rows[0]["stage"], "trk");
+    // Starting tracks from low scores finds more people on this input.
+    assert!(rows[0]["metrics"]["recall"].as_f64() > rows[1]["metrics"]["recall"].as_f64());
+}
+
+#[test]
+fn eval_track_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let det = write(dir.path(), "det.txt", "1,-1,64,48,64,96,0.9,-1,-1,-1\n");
+    let with_track = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nframe_size = [640, 480]\nfps = 25.0\n\
+             [stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"trk\"]\nsink = \"jsonl\"\npath = \"-\"\n",
+            s(&det)
+        ),
+    );
+    let no_track = write(
+        dir.path(),
+        "q.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nframe_size = [640, 480]\nfps = 25.0\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"-\"\n",
+            s(&det)
+        ),
+    );
+    let (p, q, d) = (
+        with_track.to_str().unwrap(),
+        no_track.to_str().unwrap(),
+        det.to_str().unwrap(),
+    );
+    let geo = ["--frame-size", "640,480", "--fps", "25"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--pipeline", q, "--det", d, "--gt", GT],
+            "no `type = \"track\"` stage",
+        ),
+        (
+            vec!["--pipeline", p, "--det", d, "--gt", GT],
+            "give --frame-size W,H and --fps F",
+        ),
+        (
+            [
+                vec![
+                    "--pipeline",
+                    p,
+                    "--det",
+                    d,
+                    "--gt",
+                    GT,
+                    "--sweep",
+                    "hgh_threshold=0.3",
+                ],
+                geo.to_vec(),
+            ]
+            .concat(),
+            "unknown field `hgh_threshold`",
+        ),
+        (
+            [
+                vec![
+                    "--pipeline",
+                    p,
+                    "--det",
+                    d,
+                    "--gt",
+                    GT,
+                    "--sweep",
+                    "high_threshold=3",
+                ],
+                geo.to_vec(),
+            ]
+            .concat(),
+            "high_threshold=3",
+        ),
+        (
+            [
+                vec![
+                    "--pipeline",
+                    p,
+                    "--det",
+                    d,
+                    "--gt",
+                    GT,
+                    "--sweep",
+                    "high_threshold",
+                ],
+                geo.to_vec(),
+            ]
+            .concat(),
+            "write `key=a,b,c`",
+        ),
+        (
+            [
+                vec!["--pipeline", p, "--det", d, "--gt", GT, "--stage", "nope"],
+                geo.to_vec(),
+            ]
+            .concat(),
+            "--stage `nope` is not a track stage",
+        ),
+        (
+            [
+                vec![
+                    "--pipeline",
+                    p,
+                    "--det",
+                    d,
+                    "--gt",
+                    GT,
+                    "--sweep",
+                    "match_iou=0.3",
+                    "--save-tracks",
+                    "x.txt",
+                ],
+                geo.to_vec(),
+            ]
+            .concat(),
+            "--save-tracks writes one run's tracks",
+        ),
+    ];
+    for (args, want) in cases {
+        let all = [vec!["eval", "track"], args.clone()].concat();
+        let out = edgeflow(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: wants {want}\n{stderr}");
+    }
+    let out = edgeflow(&["eval", "degrade", "--gt", GT, "--preset", "awful"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use `hard` or `mild`"));
+    let out = edgeflow(&["eval", "degrade", "--gt", GT, "--frame-size", "640"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a frame size"));
+}
