@@ -3,11 +3,18 @@
 //! The board backends' examples name `.hef` and `.rknn` files, which are made per board and
 //! not fetched here: the examples are validated from a folder whose `assets/` is the
 //! project's plus stand-ins for those (validation checks that the files are there; the
-//! backends' own tests load real-format stand-ins through the fake vendor libraries).
+//! backends' own tests load real-format stand-ins through the fake vendor libraries), and
+//! `pipelines/` (the replay source's example reads a shipped recording).
 
 use std::path::Path;
 
 fn stand_in_assets(dir: &Path) {
+    // The replay source's example reads a recording shipped under `pipelines/`.
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        dir.join("pipelines"),
+    )
+    .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
     let models = dir.join("assets/models");
     std::fs::create_dir_all(&models).unwrap();

@@ -32,7 +32,7 @@ pub const INFO: StageInfo = StageInfo {
     example: r#"[stages.cam]
 type = "capture"
 source = "replay"
-path = "recorded.jsonl"      # `publish sink = "jsonl"` output, or a MOTChallenge det.txt
+path = "pipelines/recordings/demo-detections.jsonl"   # `publish sink = "jsonl"` output, or a MOTChallenge det.txt
 # format = "mot"             # auto (default): .txt is MOTChallenge, else JSON lines
 # frame_size = [640, 480]    # det.txt only; else read from seqinfo.ini beside it
 # fps = 25.0                 # det.txt only; likewise
