@@ -177,6 +177,35 @@ mod tests {
         }
     }
 
+    /// The boxes behind the supervision figures recorded in `stages/tests/tracking.rs`: if
+    /// this changes, those figures no longer describe the test's input (rerun
+    /// `benches/tracking/reference.sh`).
+    #[test]
+    fn the_quality_test_inputs_are_the_ones_supervision_was_scored_on() {
+        use sha2::{Digest, Sha256};
+        let mut all = String::new();
+        for seq in ["TUD-Campus", "TUD-Stadtmitte"] {
+            let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/fixtures/mot")
+                .join(seq)
+                .join("gt.txt");
+            let gt = super::super::mot::read(&p).unwrap();
+            for preset in [Degrade::HARD, Degrade::MILD] {
+                for seed in 1..=5 {
+                    all.push_str(&super::super::mot::to_csv(&degrade(&gt, &preset, seed)));
+                }
+            }
+        }
+        let hash: String = Sha256::digest(all.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hash,
+            "3d61188e2175f82235dc835c4c33f10c68fc831131f78c361c311e1a5864a94f"
+        );
+    }
+
     #[test]
     fn csv_reads_back() {
         let d = degrade(&gt(), &Degrade::MILD, 3);

@@ -119,7 +119,7 @@ pub struct ReplayConfig {
 }
 
 /// The frame size and rate of a MOTChallenge file: from the config, else `seqinfo.ini`.
-fn mot_geometry(cfg: &ReplayConfig) -> Result<((u32, u32), f64, Option<u64>), String> {
+fn mot_geometry(cfg: &ReplayConfig) -> Result<SeqInfo, String> {
     let info = SeqInfo::beside(&cfg.path)
         .map_err(|e| e.to_string())?
         .map(|(_, i)| i);
@@ -129,7 +129,11 @@ fn mot_geometry(cfg: &ReplayConfig) -> Result<((u32, u32), f64, Option<u64>), St
         .or(info.map(|i| i.frame_size));
     let fps = cfg.fps.or(info.map(|i| i.fps));
     match (size, fps) {
-        (Some(size), Some(fps)) => Ok((size, fps, info.and_then(|i| i.frames))),
+        (Some(frame_size), Some(fps)) => Ok(SeqInfo {
+            frame_size,
+            fps,
+            frames: info.and_then(|i| i.frames),
+        }),
         _ => Err(format!(
             "{} has no frame size or rate and no seqinfo.ini is beside it",
             cfg.path.display()
@@ -234,7 +238,11 @@ impl Source for ReplaySource {
         let stream_id: Option<Arc<str>> = cfg.stream_id.as_deref().map(Into::into);
         let reader = match cfg.format.of(&cfg.path) {
             ReplayFormat::Mot => {
-                let (frame_size, fps, frames) = mot_geometry(&cfg).map_err(BuildError::new)?;
+                let SeqInfo {
+                    frame_size,
+                    fps,
+                    frames,
+                } = mot_geometry(&cfg).map_err(BuildError::new)?;
                 let how = MotReplay {
                     stream_id: stream_id.unwrap_or_else(|| ctx.stage_id.clone()),
                     frame_size,
