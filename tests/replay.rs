@@ -79,7 +79,43 @@ fn a_recording_replays_into_the_same_tracks() {
     }
     assert_eq!(a.lines().count(), b.lines().count());
 
-    // Replaying the tracks file (its boxes, ids dropped) works the same way, and
+    // The tracks file replays as detections: the tracks' boxes, their ids dropped.
+    let boxes = dir.path().join("boxes.jsonl");
+    let from_tracks = write(
+        dir.path(),
+        "from_tracks.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = {:?}\n",
+            s(&trk),
+            s(&boxes)
+        ),
+    );
+    ok(&["run", from_tracks.to_str().unwrap()]);
+    let replayed: Vec<serde_json::Value> = std::fs::read_to_string(&boxes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tracked: Vec<serde_json::Value> = a
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replayed.len(), tracked.len());
+    for (r, t) in replayed.iter().zip(&tracked) {
+        assert_eq!(r["kind"], "detections");
+        assert_eq!(r["seq"], t["seq"]);
+        let (rb, tb) = (
+            r["detections"].as_array().unwrap(),
+            t["detections"].as_array().unwrap(),
+        );
+        assert_eq!(rb.len(), tb.len());
+        for (x, y) in rb.iter().zip(tb) {
+            assert_eq!(x["xmin"], y["xmin"]);
+            assert!(x.get("track_id").is_none());
+        }
+    }
+
     // `eval track` scores a JSON-lines recording: its own tracks as ground truth score 1.
     let saved = dir.path().join("saved.txt");
     ok(&[
@@ -146,6 +182,32 @@ fn malformed_recordings_fail_naming_the_file_and_line() {
             ":1: box of `",
         ),
     ];
+    // `stream_id` over a recording of two cameras would merge them.
+    let two = write(
+        dir.path(),
+        "two.jsonl",
+        &format!(
+            "{}\n{}\n",
+            lines[0],
+            lines[1].replace("\"stream_id\":\"cam\"", "\"stream_id\":\"cam2\"")
+        ),
+    );
+    let merged = write(
+        dir.path(),
+        "merged.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nstream_id = \"one\"\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"-\"\n",
+            s(&two)
+        ),
+    );
+    let out = edgeflow(&["run", merged.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("two.jsonl:2: stream `cam2` follows stream `cam`"),
+        "{stderr}"
+    );
     for (i, (text, want)) in cases.iter().enumerate() {
         let rec = write(dir.path(), &format!("bad{i}.jsonl"), text);
         let p = write(
@@ -212,6 +274,8 @@ fn mot_detections_take_their_geometry_from_seqinfo() {
     assert_eq!(events[2]["pts_ns"], 80_000_000);
     assert_eq!(events[0]["detections"][0]["xmin"], 0.1);
     assert_eq!(events[0]["detections"][0]["class"], "person");
+    // Stamped frame by frame as they enter, at the start plus their pts.
+    assert_ne!(events[0]["timestamp"], events[2]["timestamp"]);
 }
 
 /// `eval degrade` is reproducible; `eval track` prints one row per swept value, JSON, and
@@ -284,6 +348,16 @@ fn eval_track_sweeps_and_counts_zone_events() {
     assert!(table.contains("zone events (stage `count`)"), "{table}");
     assert!(table.contains("mid/line_cross/"), "{table}");
 
+    // The pipeline's replay stage gives det.txt's geometry when the command line does not.
+    let (from_stage, _) = ok(&base[..8]);
+    assert!(
+        from_stage
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("trk")),
+        "{from_stage}"
+    );
+
     let mut json = base.to_vec();
     json.extend(["--sweep", "high_threshold=0.3,0.5", "--json"]);
     let (out, _) = ok(&json);
@@ -321,10 +395,22 @@ fn eval_track_errors_say_what_to_do() {
             s(&det)
         ),
     );
-    let (p, q, d) = (
+    // A live pipeline: its track stage reads a detector, so det.txt's geometry must be given.
+    let live = write(
+        dir.path(),
+        "live.toml",
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"test_pattern\"\ncount = 1\n\
+             [stages.det]\ntype = \"detect\"\ninputs = [\"cam\"]\nbackend = \"mock\"\n\
+             [stages.trk]\ntype = \"track\"\ninputs = [\"det\"]\n\
+             [stages.out]\ntype = \"publish\"\ninputs = [\"trk\"]\nsink = \"jsonl\"\npath = \"-\"\n"
+        ),
+    );
+    let (p, q, d, l) = (
         with_track.to_str().unwrap(),
         no_track.to_str().unwrap(),
         det.to_str().unwrap(),
+        live.to_str().unwrap(),
     );
     let geo = ["--frame-size", "640,480", "--fps", "25"];
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -333,7 +419,7 @@ fn eval_track_errors_say_what_to_do() {
             "no `type = \"track\"` stage",
         ),
         (
-            vec!["--pipeline", p, "--det", d, "--gt", GT],
+            vec!["--pipeline", l, "--det", d, "--gt", GT],
             "give --frame-size W,H and --fps F",
         ),
         (

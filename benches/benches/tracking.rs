@@ -93,6 +93,7 @@ fn zones(c: &mut Criterion) {
                             track_id: i as u64,
                             detection: det,
                             age_frames: s,
+                            lost_frames: 0,
                         }
                     })
                     .collect(),

@@ -108,6 +108,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// One box, in coordinates normalised to the frame (0..1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BoxItem {
@@ -126,6 +130,10 @@ pub struct BoxItem {
     /// The track (`tracks` events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<u64>,
+    /// `tracks` events: analysed frames since the track was last matched, when above 0 (a
+    /// lost track still reported, `report_lost_frames`): the box is a prediction.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_frames: u32,
     /// Keypoints `[x, y]` (faces: eyes, nose, mouth, ears).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keypoints: Vec<[f32; 2]>,

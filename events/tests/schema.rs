@@ -49,6 +49,7 @@ fn boxed(class: &str, track: Option<u64>, keypoints: Vec<[f32; 2]>) -> BoxItem {
         width: 0.125,
         height: 0.0625,
         track_id: track,
+        lost_frames: 0,
         keypoints,
     }
 }

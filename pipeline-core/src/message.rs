@@ -400,10 +400,15 @@ impl Detections {
 pub struct Track {
     /// Identity that stays with the object across frames.
     pub track_id: u64,
-    /// The detection this track matched in this frame.
+    /// The detection this track matched in this frame: its label and score, and its box
+    /// (the tracker's prediction when `lost_frames` > 0 or the frame was skipped).
     pub detection: Detection,
     /// Frames since the track was born.
     pub age_frames: u64,
+    /// Analysed frames since the track was last matched: 0 for a track seen in this frame;
+    /// above 0 only for a lost track the tracker keeps reporting (`report_lost_frames`).
+    /// Zones leave such tracks out: nothing was seen there.
+    pub lost_frames: u32,
 }
 
 /// The tracked objects of one frame.

@@ -87,5 +87,6 @@ pub fn track_at(track_id: u64, label: &str, (x, y): (f64, f64), age_frames: u64)
             keypoints: vec![],
         },
         age_frames,
+        lost_frames: 0,
     }
 }

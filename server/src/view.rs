@@ -293,6 +293,7 @@ mod tests {
                     track_id: 7,
                     detection: det(),
                     age_frames: 3,
+                    lost_frames: 0,
                 }],
                 face_model: false,
             }),

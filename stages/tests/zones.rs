@@ -370,3 +370,41 @@ fn filter_and_repeat_values_are_checked() {
         "{err}"
     );
 }
+
+/// A lost track the tracker still reports (`report_lost_frames`) is a prediction: it does not
+/// walk into a zone or across a line, and its exit is timed from its last real sighting.
+#[test]
+fn predicted_boxes_of_lost_tracks_neither_enter_nor_cross_nor_keep_a_track_present() {
+    let cfg: ZoneConfig = config_from_toml(&format!(
+        "lost_exit_s = 1.0\nlines = [{{ id = \"mid\", from = [0.4, 0.0], to = [0.4, 1.0] }}]\n{LEFT_HALF}"
+    ))
+    .unwrap();
+    // Seen at x = 0.8 for 10 frames, then "predicted" walking to x = 0.2 for 30 frames.
+    let mut frames = tracks(&walk(1, 0.8, 0.8, 0.5, 10), 10.0);
+    let predicted = tracks(&walk(1, 0.8, 0.2, 0.5, 40), 10.0);
+    for (i, mut t) in predicted.into_iter().enumerate().skip(10) {
+        t.meta = Meta::now("cam".into(), i as u64, i as u64 * 100_000_000);
+        for tr in &mut t.tracks {
+            tr.lost_frames = (i - 9) as u32;
+        }
+        frames.push(t);
+    }
+    let out = run_transform::<Zones>(cfg.clone(), frames.clone()).unwrap();
+    let ev: Vec<_> = out.iter().flat_map(|z| z.events.clone()).collect();
+    assert!(ev.is_empty(), "{ev:?}");
+    // The same boxes as real sightings walk in and cross.
+    for t in &mut frames {
+        for tr in &mut t.tracks {
+            tr.lost_frames = 0;
+        }
+    }
+    let out = run_transform::<Zones>(cfg, frames).unwrap();
+    let kinds: Vec<_> = out
+        .iter()
+        .flat_map(|z| z.events.iter().map(|e| e.event_type))
+        .collect();
+    assert!(
+        kinds.contains(&Enter) && kinds.contains(&LineCross),
+        "{kinds:?}"
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use edgeflow::edgeflow_stages::capture::replay::{JsonlReader, MotReplay, ReplayFormat};
+use edgeflow::edgeflow_stages::capture::replay::{ReplayConfig, ReplayFormat};
 use edgeflow::edgeflow_stages::eval::{mot, track};
 use edgeflow::edgeflow_stages::track::TrackerParams;
 use edgeflow::edgeflow_stages::zone::ZoneConfig;
@@ -16,7 +16,7 @@ pub struct Args {
     /// The pipeline whose `track` stage (and the `zone` stage reading it) runs.
     #[arg(long)]
     pipeline: PathBuf,
-    /// Recorded detections: MOTChallenge det.txt (`.txt`) or edgeflow JSON lines
+    /// Recorded detections: MOTChallenge det.txt (`.txt`, `.csv`) or edgeflow JSON lines
     /// (`publish sink = "jsonl"` output of detections or tracks).
     #[arg(long)]
     det: PathBuf,
@@ -69,7 +69,7 @@ pub fn run(registry: &edgeflow::Registry, args: Args) -> anyhow::Result<ExitCode
             "--save-tracks writes one run's tracks: leave out --sweep, or run once per value"
         );
     }
-    let frames = read_detections(&args)?;
+    let frames = read_detections(&args, replay_before(spec, &track_id)?)?;
     let gt = mot::read(&args.gt)?;
     if frames.is_empty() {
         anyhow::bail!("{}: no frames to replay", args.det.display());
@@ -119,10 +119,11 @@ pub fn run(registry: &edgeflow::Registry, args: Args) -> anyhow::Result<ExitCode
     print!("{}", mot::MotMetrics::table(&table));
     if let Some((zone_id, _)) = &zone {
         println!("\nzone events (stage `{zone_id}`):");
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(16);
         for (name, _, _, zones) in &rows {
             let list: Vec<String> = zones.iter().map(|(k, n)| format!("{k} {n}")).collect();
             println!(
-                "{name:16} {}",
+                "{name:w$} {}",
                 if list.is_empty() {
                     "none".into()
                 } else {
@@ -168,6 +169,24 @@ fn names(stages: &[&edgeflow::StageSpec]) -> String {
         .map(|s| format!("`{}`", s.id))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The config of the replay stage the track stage reads, if it reads one.
+fn replay_before(spec: &PipelineSpec, track_id: &str) -> anyhow::Result<Option<ReplayConfig>> {
+    let Some(track) = spec.stage(track_id) else {
+        return Ok(None);
+    };
+    let Some(src) = spec.stages.iter().find(|s| {
+        track.inputs.contains(&s.id)
+            && s.type_name == "capture"
+            && s.variant.as_ref().is_some_and(|(_, v)| v == "replay")
+    }) else {
+        return Ok(None);
+    };
+    let cfg: ReplayConfig = toml::Value::Table(src.config.clone())
+        .try_into()
+        .with_context(|| format!("stage `{}`", src.id))?;
+    Ok(Some(cfg))
 }
 
 /// The `zone` stage reading `track_id`, if there is one.
@@ -252,37 +271,40 @@ fn combinations(sweeps: &[(String, Vec<toml::Value>)]) -> Vec<Vec<(String, toml:
     out
 }
 
-fn read_detections(args: &Args) -> anyhow::Result<Vec<Detections>> {
-    let mut frames = match ReplayFormat::Auto.of(&args.det) {
-        ReplayFormat::Jsonl => {
-            if args.frame_size.is_some() || args.fps.is_some() {
-                anyhow::bail!(
-                    "--frame-size and --fps are for MOTChallenge det.txt; JSON lines carry their frame size and times"
-                );
-            }
-            let mut r = JsonlReader::open(&args.det, None, None)?;
-            let mut frames = Vec::new();
-            while let Some(d) = r.next_frame()? {
-                frames.push(d);
-            }
-            frames
+/// The recording as the pipeline's replay stage (the one feeding the track stage, if it is
+/// one) would read it, with `--det`, `--frame-size` and `--fps` taking precedence.
+fn read_detections(args: &Args, replay: Option<ReplayConfig>) -> anyhow::Result<Vec<Detections>> {
+    let mut cfg = replay.unwrap_or_else(|| ReplayConfig::new(args.det.clone()));
+    cfg.path = args.det.clone();
+    cfg.stream_id = None;
+    let format = cfg.format.of(&cfg.path);
+    if format == ReplayFormat::Jsonl {
+        if args.frame_size.is_some() || args.fps.is_some() {
+            anyhow::bail!(
+                "--frame-size and --fps are for MOTChallenge det.txt; JSON lines carry their frame size and times"
+            );
         }
-        _ => {
-            let info = super::seqinfo_beside(&args.det)?;
-            let frame_size = args.frame_size.or(info.map(|i| i.frame_size));
-            let fps = args.fps.or(info.map(|i| i.fps));
-            let (Some(frame_size), Some(fps)) = (frame_size, fps) else {
-                anyhow::bail!(
-                    "{}: MOTChallenge det.txt has no frame size or rate and no seqinfo.ini is beside it; give --frame-size W,H and --fps F",
-                    args.det.display()
-                );
-            };
-            if !(fps.is_finite() && fps > 0.0) {
-                anyhow::bail!("--fps must be above 0, got {fps}");
-            }
-            mot_frames(args, frame_size, fps, info.and_then(|i| i.frames))?
+        cfg.frame_size = None;
+        cfg.fps = None;
+    } else {
+        cfg.kind = None;
+        if let Some((w, h)) = args.frame_size {
+            cfg.frame_size = Some([w, h]);
         }
-    };
+        if let Some(fps) = args.fps {
+            if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
+                anyhow::bail!("--fps must be above 0 and at most 1000, got {fps}");
+            }
+            cfg.fps = Some(fps);
+        }
+        if cfg.mot_geometry().is_err() {
+            anyhow::bail!(
+                "{}: MOTChallenge det.txt has no frame size or rate and no seqinfo.ini is beside it; give --frame-size W,H and --fps F (or `frame_size` and `fps` in the pipeline's replay stage)",
+                args.det.display()
+            );
+        }
+    }
+    let mut frames = cfg.read_all("det").map_err(anyhow::Error::msg)?;
     let streams: std::collections::BTreeSet<&str> =
         frames.iter().map(|d| &*d.meta.stream_id).collect();
     match &args.stream {
@@ -303,22 +325,4 @@ fn read_detections(args: &Args) -> anyhow::Result<Vec<Detections>> {
         None => {}
     }
     Ok(frames)
-}
-
-fn mot_frames(
-    args: &Args,
-    frame_size: (u32, u32),
-    fps: f64,
-    frames: Option<u64>,
-) -> anyhow::Result<Vec<Detections>> {
-    let how = MotReplay {
-        stream_id: "det".into(),
-        frame_size,
-        fps,
-        label: "person".into(),
-        frames,
-    };
-    Ok(edgeflow::edgeflow_stages::capture::replay::mot::read(
-        &args.det, &how,
-    )?)
 }

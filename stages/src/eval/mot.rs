@@ -63,8 +63,15 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Row>, ParseError> {
                 ))
             })
         };
+        let frame = num(0, "frame")?;
+        if !(frame.fract() == 0.0 && (0.0..=1e9).contains(&frame)) {
+            return Err(err(format!(
+                "field 1 (frame) is `{}`, not a frame number (a whole number from 1)",
+                f[0]
+            )));
+        }
         rows.push(Row {
-            frame: num(0, "frame")? as u64,
+            frame: frame as u64,
             id: num(1, "id")? as i64,
             bbox: [num(2, "x")?, num(3, "y")?, num(4, "w")?, num(5, "h")?],
             conf: if f.len() > 6 { num(6, "conf")? } else { 1.0 },

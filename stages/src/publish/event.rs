@@ -20,7 +20,7 @@ fn origin<'a>(device: &'a str, meta: &'a Meta, timestamp: &'a str) -> Origin<'a>
     }
 }
 
-fn boxed(d: &Detection, track: Option<u64>) -> BoxItem {
+fn boxed(d: &Detection, track: Option<(u64, u32)>) -> BoxItem {
     BoxItem {
         class: d.label.to_string(),
         conf: d.score,
@@ -28,7 +28,8 @@ fn boxed(d: &Detection, track: Option<u64>) -> BoxItem {
         ymin: d.bbox.y,
         width: d.bbox.width,
         height: d.bbox.height,
-        track_id: track,
+        track_id: track.map(|t| t.0),
+        lost_frames: track.map_or(0, |t| t.1),
         keypoints: d.keypoints.clone(),
     }
 }
@@ -38,7 +39,7 @@ fn boxed(d: &Detection, track: Option<u64>) -> BoxItem {
 fn frame_summary<'a>(
     w: u32,
     h: u32,
-    items: impl Iterator<Item = (&'a Detection, Option<u64>)>,
+    items: impl Iterator<Item = (&'a Detection, Option<(u64, u32)>)>,
     skipped: bool,
     face_model: bool,
 ) -> FrameSummary {
@@ -141,7 +142,9 @@ pub fn events(device: &str, msg: &Message) -> Vec<Event> {
         Message::Tracks(t) => one(Body::Tracks(frame_summary(
             t.frame_width,
             t.frame_height,
-            t.tracks.iter().map(|x| (&x.detection, Some(x.track_id))),
+            t.tracks
+                .iter()
+                .map(|x| (&x.detection, Some((x.track_id, x.lost_frames)))),
             false,
             t.face_model,
         ))),
@@ -282,6 +285,7 @@ mod tests {
                 track_id: 9,
                 detection: det("person"),
                 age_frames: 2,
+                lost_frames: 0,
             }],
             face_model: false,
         };

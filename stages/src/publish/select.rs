@@ -209,6 +209,7 @@ mod tests {
                     track_id: *i,
                     detection: d.clone(),
                     age_frames: 1,
+                    lost_frames: 0,
                 })
                 .collect(),
             face_model: false,

@@ -325,6 +325,11 @@ impl Tracker {
                     track_id: t.id,
                     detection: det,
                     age_frames: t.frames,
+                    lost_frames: if t.state == State::Lost {
+                        t.lost_frames
+                    } else {
+                        0
+                    },
                 }
             })
             .collect()
@@ -522,5 +527,80 @@ mod tests {
         assert!((x - 0.22).abs() < 0.01, "{x}");
         let out = t.update(&dets(13, &[(0.23, 0.3)], false));
         assert_eq!(out[0].track_id, 1);
+    }
+
+    #[test]
+    fn a_lost_track_is_reported_for_exactly_report_lost_frames_analysed_frames() {
+        let mut t = Tracker::new(TrackerParams {
+            report_lost_frames: 2,
+            ..TrackerParams::default()
+        });
+        for s in 0..5 {
+            t.update(&dets(s, &[(0.1 + 0.01 * s as f32, 0.3)], false));
+        }
+        // Lost: reported at its prediction with lost_frames 1 and 2; a skipped frame in
+        // between is not counted; then no more.
+        let a = t.update(&dets(5, &[], false));
+        assert_eq!((a.len(), a[0].lost_frames), (1, 1));
+        assert!(
+            a[0].detection.bbox.x > 0.14,
+            "moves on: {}",
+            a[0].detection.bbox.x
+        );
+        let skipped = t.update(&dets(6, &[], true));
+        assert_eq!(skipped[0].lost_frames, 1);
+        let b = t.update(&dets(7, &[], false));
+        assert_eq!(b[0].lost_frames, 2);
+        assert!(t.update(&dets(8, &[], false)).is_empty());
+        // Seen again within the buffer: the same id, seen.
+        let c = t.update(&dets(9, &[(0.19, 0.3)], false));
+        assert_eq!((c[0].track_id, c[0].lost_frames), (1, 0));
+        // Without the option a lost track is not reported at all.
+        let mut t = Tracker::new(TrackerParams::default());
+        t.update(&dets(0, &[(0.1, 0.3)], false));
+        assert!(t.update(&dets(1, &[], false)).is_empty());
+    }
+
+    #[test]
+    fn matched_tracks_report_the_detection_and_the_estimate_on_request() {
+        let jump = |report_box| {
+            let mut t = Tracker::new(TrackerParams {
+                report_box,
+                ..TrackerParams::default()
+            });
+            for s in 0..5 {
+                t.update(&dets(s, &[(0.3, 0.3)], false));
+            }
+            // The detection suddenly wider (0.1 -> 0.14) and a little to the left.
+            let mut d = dets(5, &[(0.28, 0.3)], false);
+            d.detections[0].bbox.width = 0.14;
+            t.update(&d)[0].detection.bbox
+        };
+        let det = jump(ReportBox::Detection);
+        assert_eq!((det.x, det.width), (0.28, 0.14));
+        let est = jump(ReportBox::Estimate);
+        assert!(
+            est.width > 0.1 && est.width < 0.14,
+            "the filter lags: {}",
+            est.width
+        );
+    }
+
+    #[test]
+    fn a_lost_track_keeps_its_height() {
+        let mut t = Tracker::new(TrackerParams {
+            report_lost_frames: 5,
+            ..TrackerParams::default()
+        });
+        // Growing by 0.01 a frame while seen.
+        for s in 0..8 {
+            let mut d = dets(s, &[(0.3, 0.3)], false);
+            d.detections[0].bbox.height = 0.2 + 0.01 * s as f32;
+            t.update(&d);
+        }
+        let h: Vec<f32> = (8..12)
+            .map(|s| t.update(&dets(s, &[], false))[0].detection.bbox.height)
+            .collect();
+        assert!(h.windows(2).all(|w| (w[1] - w[0]).abs() < 1e-4), "{h:?}");
     }
 }

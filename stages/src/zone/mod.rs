@@ -396,7 +396,9 @@ impl Transform for Zones {
         let st = self.streams.entry(t.meta.stream_id.clone()).or_default();
         let mut events = Vec::new();
 
-        for tr in &t.tracks {
+        // A lost track still reported (`report_lost_frames`) is a prediction: nothing was
+        // seen, so it neither moves through zones nor counts as present.
+        for tr in t.tracks.iter().filter(|tr| tr.lost_frames == 0) {
             let label = &tr.detection.label;
             let memo = st.tracks.entry(tr.track_id).or_insert_with(|| Memo {
                 label: label.clone(),

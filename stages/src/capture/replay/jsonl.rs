@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use edgeflow_core::{BBox, Detection, Detections, Meta};
 use edgeflow_events::{Body, BoxItem, Event, FrameSummary};
@@ -131,16 +130,30 @@ impl JsonlReader {
         {
             return Err(self.err(format!(
                 "stream `{}`: seq {} comes after seq {prev}; replay needs each stream's frames \
-                 in recorded order (was the file appended to by two runs?)",
+                 in recorded order (was the file appended to by two runs, or written by two stages?)",
                 ev.stream_id, ev.seq
+            )));
+        }
+        if self.stream_id.is_some()
+            && self.last_seq.len() == 1
+            && !self.last_seq.contains_key(&ev.stream_id)
+        {
+            let first = self.last_seq.keys().next().cloned().unwrap_or_default();
+            return Err(self.err(format!(
+                "stream `{}` follows stream `{first}`: `stream_id` would merge two cameras into \
+                 one stream; leave `stream_id` out to keep the recorded ids",
+                ev.stream_id
             )));
         }
         self.last_seq.insert(ev.stream_id.clone(), ev.seq);
         let mut detections = Vec::with_capacity(s.detections.len());
+        // Boxes of lost tracks still reported (`lost_frames` > 0) are the tracker's
+        // predictions, not detections: they are left out.
         for b in s
             .detections
             .iter()
             .chain(s.faces.as_deref().unwrap_or_default())
+            .filter(|b| b.lost_frames == 0)
         {
             detections.push(self.detection(b)?);
         }
@@ -216,10 +229,5 @@ impl JsonlReader {
         d.meta.captured_at = now;
         d.meta.queued_at = now;
         Some(d)
-    }
-
-    /// Seconds of recorded wall time since `first`, for pacing across streams.
-    pub fn since(first: SystemTime, meta: &Meta) -> Duration {
-        meta.timestamp.duration_since(first).unwrap_or_default()
     }
 }

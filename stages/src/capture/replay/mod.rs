@@ -7,10 +7,10 @@
 pub mod jsonl;
 pub mod mot;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use edgeflow_core::{
     BuildCtx, BuildError, Detections, Invalid, Source, SourceEvent, StageError, StageInfo,
@@ -55,7 +55,7 @@ sink = "jsonl"
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayFormat {
-    /// `.txt` files are MOTChallenge, others JSON lines (default).
+    /// `.txt` and `.csv` files are MOTChallenge, others JSON lines (default).
     #[default]
     Auto,
     /// edgeflow events, one JSON object per line.
@@ -118,8 +118,16 @@ pub struct ReplayConfig {
     pub stream_id: Option<String>,
 }
 
-/// The frame size and rate of a MOTChallenge file: from the config, else `seqinfo.ini`.
+/// The frame size and rate of a MOTChallenge file: from the config, else `seqinfo.ini`
+/// (read only when the config lacks one of them).
 fn mot_geometry(cfg: &ReplayConfig) -> Result<SeqInfo, String> {
+    if let (Some([w, h]), Some(fps)) = (cfg.frame_size, cfg.fps) {
+        return Ok(SeqInfo {
+            frame_size: (w, h),
+            fps,
+            frames: None,
+        });
+    }
     let info = SeqInfo::beside(&cfg.path)
         .map_err(|e| e.to_string())?
         .map(|(_, i)| i);
@@ -142,6 +150,61 @@ fn mot_geometry(cfg: &ReplayConfig) -> Result<SeqInfo, String> {
 }
 
 impl ReplayConfig {
+    /// A config replaying `path` with every default.
+    pub fn new(path: PathBuf) -> ReplayConfig {
+        ReplayConfig {
+            path,
+            format: ReplayFormat::Auto,
+            kind: None,
+            frame_size: None,
+            fps: None,
+            label: person(),
+            realtime: false,
+            stream_id: None,
+        }
+    }
+
+    /// A MOTChallenge file's frame size, rate and length: `frame_size` and `fps`, else its
+    /// `seqinfo.ini`. The error says what is missing.
+    pub fn mot_geometry(&self) -> Result<SeqInfo, String> {
+        mot_geometry(self)
+    }
+
+    /// Every frame of the recording, in file order (`eval track`; the source streams JSON
+    /// lines instead). `default_stream` names a MOTChallenge file's stream.
+    pub fn read_all(&self, default_stream: &str) -> Result<Vec<Detections>, String> {
+        let stream_id: Option<Arc<str>> = self.stream_id.as_deref().map(Into::into);
+        match self.format.of(&self.path) {
+            ReplayFormat::Mot => {
+                let SeqInfo {
+                    frame_size,
+                    fps,
+                    frames,
+                } = mot_geometry(self)?;
+                let how = MotReplay {
+                    stream_id: stream_id.unwrap_or_else(|| default_stream.into()),
+                    frame_size,
+                    fps,
+                    label: self.label.as_str().into(),
+                    frames,
+                };
+                mot::read(&self.path, &how).map_err(|e| e.to_string())
+            }
+            _ => {
+                let mut r = JsonlReader::open(&self.path, self.kind, stream_id)
+                    .map_err(|e| e.to_string())?;
+                let mut frames = Vec::new();
+                while let Some(d) = r.next_frame().map_err(|e| e.to_string())? {
+                    frames.push(d);
+                }
+                if !r.ignored.is_empty() {
+                    tracing::info!(path = %self.path.display(), frames = r.frames, ignored = ?r.ignored, "replay: events of other kinds were read and not replayed");
+                }
+                Ok(frames)
+            }
+        }
+    }
+
     fn check(&self) -> Invalid {
         let mut inv = Invalid::new();
         if !self.path.is_file() {
@@ -220,9 +283,35 @@ pub struct ReplaySource {
     reader: Reader,
     realtime: bool,
     pace: super::pace::Pacer,
-    first_timestamp: Option<SystemTime>,
+    clock: Clock,
     path: PathBuf,
     stop: StopSignal,
+}
+
+/// When each frame is due, for `realtime`: a stream's frames by their `pts_ns` (immune to
+/// wall-clock steps on the recording board), streams placed against each other by the
+/// recorded time of their first frames.
+#[derive(Default)]
+struct Clock {
+    first_timestamp: Option<SystemTime>,
+    streams: HashMap<Arc<str>, (u64, u64)>,
+    /// MOTChallenge: the wall time frame 1 is stamped with (the first emit).
+    start: Option<SystemTime>,
+}
+
+impl Clock {
+    fn due_ns(&mut self, meta: &edgeflow_core::Meta) -> u64 {
+        let first = *self.first_timestamp.get_or_insert(meta.timestamp);
+        let (first_pts, offset) =
+            *self
+                .streams
+                .entry(meta.stream_id.clone())
+                .or_insert_with(|| {
+                    let offset = meta.timestamp.duration_since(first).unwrap_or_default();
+                    (meta.pts_ns, offset.as_nanos() as u64)
+                });
+        offset.saturating_add(meta.pts_ns.saturating_sub(first_pts))
+    }
 }
 
 impl Source for ReplaySource {
@@ -238,20 +327,9 @@ impl Source for ReplaySource {
         let stream_id: Option<Arc<str>> = cfg.stream_id.as_deref().map(Into::into);
         let reader = match cfg.format.of(&cfg.path) {
             ReplayFormat::Mot => {
-                let SeqInfo {
-                    frame_size,
-                    fps,
-                    frames,
-                } = mot_geometry(&cfg).map_err(BuildError::new)?;
-                let how = MotReplay {
-                    stream_id: stream_id.unwrap_or_else(|| ctx.stage_id.clone()),
-                    frame_size,
-                    fps,
-                    label: cfg.label.as_str().into(),
-                    frames,
-                };
-                let frames = mot::read(&cfg.path, &how)
-                    .map_err(|e| BuildError::new(e.to_string()).at("path"))?;
+                let frames = cfg
+                    .read_all(&ctx.stage_id)
+                    .map_err(|e| BuildError::new(e).at("path"))?;
                 tracing::info!(path = %cfg.path.display(), frames = frames.len(), "replaying MOTChallenge detections");
                 Reader::Mot(frames.into())
             }
@@ -264,7 +342,7 @@ impl Source for ReplaySource {
             reader,
             realtime: cfg.realtime,
             pace: super::pace::Pacer::default(),
-            first_timestamp: None,
+            clock: Clock::default(),
             path: cfg.path,
             stop: ctx.stop.clone(),
         })
@@ -297,15 +375,22 @@ impl Source for ReplaySource {
                 let Some(d) = r.peeked() else {
                     return Ok(SourceEvent::End);
                 };
-                let first = *self.first_timestamp.get_or_insert(d.meta.timestamp);
-                JsonlReader::since(first, &d.meta).as_nanos() as u64
+                self.clock.due_ns(&d.meta)
             }
         };
         if self.realtime && !self.pace.due(due_ns) {
             return Ok(SourceEvent::Idle);
         }
         let item = match &mut self.reader {
-            Reader::Mot(q) => q.pop_front(),
+            Reader::Mot(q) => q.pop_front().map(|mut d| {
+                // Stamped as it enters the pipeline: frame n at the start plus its pts.
+                let now = Instant::now();
+                let start = *self.clock.start.get_or_insert_with(SystemTime::now);
+                d.meta.timestamp = start + Duration::from_nanos(d.meta.pts_ns);
+                d.meta.captured_at = now;
+                d.meta.queued_at = now;
+                d
+            }),
             Reader::Jsonl(r) => r.take_peeked(),
         };
         Ok(item.map_or(SourceEvent::End, SourceEvent::Item))

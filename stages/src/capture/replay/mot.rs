@@ -48,8 +48,16 @@ impl SeqInfo {
             }
             Ok((line, n))
         };
-        let (_, w) = need("imWidth")?;
-        let (_, h) = need("imHeight")?;
+        let (wl, w) = need("imWidth")?;
+        let (hl, h) = need("imHeight")?;
+        for (line, key, v) in [(wl, "imWidth", w), (hl, "imHeight", h)] {
+            if v.fract() != 0.0 || v > 65535.0 {
+                return Err(err(
+                    line,
+                    format!("`{key}` must be a whole number of pixels, got {v}"),
+                ));
+            }
+        }
         let (_, fps) = need("frameRate")?;
         let frames = match get("seqLength")? {
             Some((line, v)) => Some(
@@ -83,6 +91,10 @@ impl SeqInfo {
         Ok(None)
     }
 }
+
+/// The most frames a det.txt may span (11 hours at 25 fps): frames without rows are held
+/// as empty messages, so a stray frame number must not allocate the machine away.
+pub const MAX_FRAMES: u64 = 1_000_000;
 
 /// How to turn MOTChallenge rows into messages.
 #[derive(Clone, Debug)]
@@ -123,6 +135,16 @@ pub fn read(path: &Path, how: &MotReplay) -> Result<Vec<Detections>, ParseError>
     );
     let last = rows.iter().map(|r| r.frame).max().unwrap_or(0);
     let last = how.frames.map_or(last, |n| n.max(last));
+    if last > MAX_FRAMES {
+        return Err(ParseError {
+            path: name,
+            line: 0,
+            message: format!(
+                "reaches frame {last}; replay holds at most {MAX_FRAMES} frames of a det.txt \
+                 (split the sequence)"
+            ),
+        });
+    }
     let mut frames: Vec<Vec<Detection>> = vec![Vec::new(); last as usize];
     for (r, line) in rows.iter().zip(lines) {
         let err = |message: String| ParseError {
