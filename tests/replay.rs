@@ -26,11 +26,51 @@ fn ok(args: &[&str]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// `eval track --pipeline P --det D --gt G`.
+fn eval_track<'a>(pipeline: &'a str, det: &'a str, gt: &'a str) -> Vec<&'a str> {
+    vec![
+        "eval",
+        "track",
+        "--pipeline",
+        pipeline,
+        "--det",
+        det,
+        "--gt",
+        gt,
+    ]
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
 const HEAD: &str = "[pipeline]\nname = \"r\"\ndevice_id = \"dev-1\"\n";
+
+/// The track stage reading the replay.
+const TRACK: &str = "[stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n";
+
+/// `dir/name`: a replay of `recording` (its stage `cam`, with `extra` keys), the `middle`
+/// stages, and a JSON-lines sink reading `last` and writing to `out` (`-`: standard output).
+fn replay_pipeline(
+    dir: &Path,
+    name: &str,
+    (recording, extra): (&Path, &str),
+    (middle, last): (&str, &str),
+    out: &str,
+) -> PathBuf {
+    write(
+        dir,
+        name,
+        &format!(
+            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n{extra}\
+             {middle}[stages.out]\ntype = \"publish\"\ninputs = [\"{last}\"]\nsink = \"jsonl\"\npath = {out:?}\n",
+            s(recording)
+        ),
+    )
+}
+
+/// A MOTChallenge replay's geometry.
+const GEO: &str = "frame_size = [640, 480]\nfps = 25.0\n";
 
 /// Record detections and tracks live; replay the detections through the same tracker: the
 /// tracks come out line for line the same (ids, boxes, seq, times, event ids).
@@ -56,16 +96,12 @@ fn a_recording_replays_into_the_same_tracks() {
         ),
     );
     ok(&["run", live.to_str().unwrap()]);
-    let replay = write(
+    let replay = replay_pipeline(
         dir.path(),
         "replay.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
-             [stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"trk\"]\nsink = \"jsonl\"\npath = {:?}\n",
-            s(&det),
-            s(&again)
-        ),
+        (&det, ""),
+        (TRACK, "trk"),
+        &s(&again),
     );
     ok(&["run", replay.to_str().unwrap()]);
     let (a, b) = (
@@ -81,15 +117,12 @@ fn a_recording_replays_into_the_same_tracks() {
 
     // The tracks file replays as detections: the tracks' boxes, their ids dropped.
     let boxes = dir.path().join("boxes.jsonl");
-    let from_tracks = write(
+    let from_tracks = replay_pipeline(
         dir.path(),
         "from_tracks.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = {:?}\n",
-            s(&trk),
-            s(&boxes)
-        ),
+        (&trk, ""),
+        ("", "cam"),
+        &s(&boxes),
     );
     ok(&["run", from_tracks.to_str().unwrap()]);
     let replayed: Vec<serde_json::Value> = std::fs::read_to_string(&boxes)
@@ -118,29 +151,13 @@ fn a_recording_replays_into_the_same_tracks() {
 
     // `eval track` scores a JSON-lines recording: its own tracks as ground truth score 1.
     let saved = dir.path().join("saved.txt");
-    ok(&[
-        "eval",
-        "track",
-        "--pipeline",
-        replay.to_str().unwrap(),
-        "--det",
-        det.to_str().unwrap(),
-        "--gt",
-        GT,
-        "--save-tracks",
-        saved.to_str().unwrap(),
-    ]);
-    let (table, _) = ok(&[
-        "eval",
-        "track",
-        "--pipeline",
-        replay.to_str().unwrap(),
-        "--det",
-        det.to_str().unwrap(),
-        "--gt",
-        saved.to_str().unwrap(),
-        "--json",
-    ]);
+    let (replay, det_s, saved_s) = (s(&replay), s(&det), s(&saved));
+    let mut save = eval_track(&replay, &det_s, GT);
+    save.extend(["--save-tracks", &saved_s]);
+    ok(&save);
+    let mut again = eval_track(&replay, &det_s, &saved_s);
+    again.push("--json");
+    let (table, _) = ok(&again);
     let v: serde_json::Value = serde_json::from_str(table.trim()).unwrap();
     assert_eq!(v["metrics"]["mota"], 1.0, "{v}");
     assert_eq!(v["metrics"]["idf1"], 1.0, "{v}");
@@ -192,14 +209,12 @@ fn malformed_recordings_fail_naming_the_file_and_line() {
             lines[1].replace("\"stream_id\":\"cam\"", "\"stream_id\":\"cam2\"")
         ),
     );
-    let merged = write(
+    let merged = replay_pipeline(
         dir.path(),
         "merged.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nstream_id = \"one\"\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"-\"\n",
-            s(&two)
-        ),
+        (&two, "stream_id = \"one\"\n"),
+        ("", "cam"),
+        "-",
     );
     let out = edgeflow(&["run", merged.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -210,14 +225,12 @@ fn malformed_recordings_fail_naming_the_file_and_line() {
     );
     for (i, (text, want)) in cases.iter().enumerate() {
         let rec = write(dir.path(), &format!("bad{i}.jsonl"), text);
-        let p = write(
+        let p = replay_pipeline(
             dir.path(),
             &format!("bad{i}.toml"),
-            &format!(
-                "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
-                 [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"-\"\n",
-                s(&rec)
-            ),
+            (&rec, ""),
+            ("", "cam"),
+            "-",
         );
         let out = edgeflow(&["run", p.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -238,16 +251,7 @@ fn mot_detections_take_their_geometry_from_seqinfo() {
         "1,-1,64,48,64,96,0.9,-1,-1,-1\n3,-1,70,50,64,96,0.8,-1,-1,-1\n",
     );
     let out_path = dir.path().join("out.jsonl");
-    let p = write(
-        dir.path(),
-        "p.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = {:?}\n",
-            s(&det),
-            s(&out_path)
-        ),
-    );
+    let p = replay_pipeline(dir.path(), "p.toml", (&det, ""), ("", "cam"), &s(&out_path));
     let out = edgeflow(&["validate", p.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
@@ -300,32 +304,14 @@ fn eval_track_sweeps_and_counts_zone_events() {
     let (b, _) = ok(&args);
     assert_eq!(a, b, "the same seed gives the same detections");
     std::fs::write(&det, &a).unwrap();
-    let p = write(
-        dir.path(),
-        "p.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nframe_size = [640, 480]\nfps = 25.0\n\
-             [stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n\
-             [stages.count]\ntype = \"zone\"\ninputs = [\"trk\"]\nframe_size = [640, 480]\n\
-             lines = [{{ id = \"mid\", from = [320, 0], to = [320, 480] }}]\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"count\"]\nsink = \"jsonl\"\npath = \"-\"\n",
-            s(&det)
-        ),
+    let zone = format!(
+        "{TRACK}[stages.count]\ntype = \"zone\"\ninputs = [\"trk\"]\nframe_size = [640, 480]\n\
+         lines = [{{ id = \"mid\", from = [320, 0], to = [320, 480] }}]\n"
     );
-    let base = [
-        "eval",
-        "track",
-        "--pipeline",
-        p.to_str().unwrap(),
-        "--det",
-        det.to_str().unwrap(),
-        "--gt",
-        GT,
-        "--frame-size",
-        "640,480",
-        "--fps",
-        "25",
-    ];
+    let p = replay_pipeline(dir.path(), "p.toml", (&det, GEO), (&zone, "count"), "-");
+    let (p, det_s) = (s(&p), s(&det));
+    let mut base = eval_track(&p, &det_s, GT);
+    base.extend(["--frame-size", "640,480", "--fps", "25"]);
     let mut sweep = base.to_vec();
     sweep.extend([
         "--sweep",
@@ -376,25 +362,8 @@ fn eval_track_sweeps_and_counts_zone_events() {
 fn eval_track_errors_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let det = write(dir.path(), "det.txt", "1,-1,64,48,64,96,0.9,-1,-1,-1\n");
-    let with_track = write(
-        dir.path(),
-        "p.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nframe_size = [640, 480]\nfps = 25.0\n\
-             [stages.trk]\ntype = \"track\"\ninputs = [\"cam\"]\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"trk\"]\nsink = \"jsonl\"\npath = \"-\"\n",
-            s(&det)
-        ),
-    );
-    let no_track = write(
-        dir.path(),
-        "q.toml",
-        &format!(
-            "{HEAD}[stages.cam]\ntype = \"capture\"\nsource = \"replay\"\npath = {:?}\nframe_size = [640, 480]\nfps = 25.0\n\
-             [stages.out]\ntype = \"publish\"\ninputs = [\"cam\"]\nsink = \"jsonl\"\npath = \"-\"\n",
-            s(&det)
-        ),
-    );
+    let with_track = replay_pipeline(dir.path(), "p.toml", (&det, GEO), (TRACK, "trk"), "-");
+    let no_track = replay_pipeline(dir.path(), "q.toml", (&det, GEO), ("", "cam"), "-");
     // A live pipeline: its track stage reads a detector, so det.txt's geometry must be given.
     let live = write(
         dir.path(),
@@ -413,97 +382,35 @@ fn eval_track_errors_say_what_to_do() {
         live.to_str().unwrap(),
     );
     let geo = ["--frame-size", "640,480", "--fps", "25"];
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // (pipeline, arguments after `--pipeline P --det D --gt G`, what stderr must say)
+    let cases: [(&str, &[&str], &str); 7] = [
+        (q, &[], "no `type = \"track\"` stage"),
+        (l, &[], "give --frame-size W,H and --fps F"),
         (
-            vec!["--pipeline", q, "--det", d, "--gt", GT],
-            "no `type = \"track\"` stage",
-        ),
-        (
-            vec!["--pipeline", l, "--det", d, "--gt", GT],
-            "give --frame-size W,H and --fps F",
-        ),
-        (
-            [
-                vec![
-                    "--pipeline",
-                    p,
-                    "--det",
-                    d,
-                    "--gt",
-                    GT,
-                    "--sweep",
-                    "hgh_threshold=0.3",
-                ],
-                geo.to_vec(),
-            ]
-            .concat(),
+            p,
+            &["--sweep", "hgh_threshold=0.3"],
             "unknown field `hgh_threshold`",
         ),
+        (p, &["--sweep", "high_threshold=3"], "high_threshold=3"),
+        (p, &["--sweep", "high_threshold"], "write `key=a,b,c`"),
         (
-            [
-                vec![
-                    "--pipeline",
-                    p,
-                    "--det",
-                    d,
-                    "--gt",
-                    GT,
-                    "--sweep",
-                    "high_threshold=3",
-                ],
-                geo.to_vec(),
-            ]
-            .concat(),
-            "high_threshold=3",
-        ),
-        (
-            [
-                vec![
-                    "--pipeline",
-                    p,
-                    "--det",
-                    d,
-                    "--gt",
-                    GT,
-                    "--sweep",
-                    "high_threshold",
-                ],
-                geo.to_vec(),
-            ]
-            .concat(),
-            "write `key=a,b,c`",
-        ),
-        (
-            [
-                vec!["--pipeline", p, "--det", d, "--gt", GT, "--stage", "nope"],
-                geo.to_vec(),
-            ]
-            .concat(),
+            p,
+            &["--stage", "nope"],
             "--stage `nope` is not a track stage",
         ),
         (
-            [
-                vec![
-                    "--pipeline",
-                    p,
-                    "--det",
-                    d,
-                    "--gt",
-                    GT,
-                    "--sweep",
-                    "match_iou=0.3",
-                    "--save-tracks",
-                    "x.txt",
-                ],
-                geo.to_vec(),
-            ]
-            .concat(),
+            p,
+            &["--sweep", "match_iou=0.3", "--save-tracks", "x.txt"],
             "--save-tracks writes one run's tracks",
         ),
     ];
-    for (args, want) in cases {
-        let all = [vec!["eval", "track"], args.clone()].concat();
-        let out = edgeflow(&all);
+    for (pipeline, extra, want) in cases {
+        let mut args = eval_track(pipeline, d, GT);
+        args.extend(extra);
+        if pipeline == p {
+            args.extend(geo);
+        }
+        let out = edgeflow(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: wants {want}\n{stderr}");
