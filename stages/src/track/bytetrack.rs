@@ -50,9 +50,6 @@ fn d_low() -> f32 {
 fn d_new() -> f32 {
     0.35
 }
-fn d_match() -> f32 {
-    0.5
-}
 fn d_low_match() -> f32 {
     0.5
 }
@@ -95,9 +92,11 @@ pub struct TrackerParams {
     /// Least score to start a track.
     #[serde(default = "d_new")]
     pub new_track_threshold: f32,
-    /// Least IoU for the first association (and for the IoU tracker).
-    #[serde(default = "d_match")]
-    pub match_iou: f32,
+    /// Least IoU of a box with a track's (predicted) box in the first association: default
+    /// 0.5 for ByteTrack, whose Kalman prediction follows the person, and 0.3 for the IoU
+    /// tracker, which compares with the last box.
+    #[serde(default)]
+    pub match_iou: Option<f32>,
     /// Least IoU for the second (low-score) association.
     #[serde(default = "d_low_match")]
     pub low_match_iou: f32,
@@ -129,7 +128,7 @@ impl Default for TrackerParams {
             high_threshold: d_high(),
             low_threshold: d_low(),
             new_track_threshold: d_new(),
-            match_iou: d_match(),
+            match_iou: None,
             low_match_iou: d_low_match(),
             confirm_iou: d_confirm(),
             track_buffer_s: d_buffer(),
@@ -141,6 +140,14 @@ impl Default for TrackerParams {
 }
 
 impl TrackerParams {
+    /// `match_iou`, or the default of the chosen tracker.
+    pub fn match_iou(&self) -> f32 {
+        self.match_iou.unwrap_or(match self.tracker {
+            TrackerKind::Bytetrack => 0.5,
+            TrackerKind::Iou => 0.3,
+        })
+    }
+
     /// Checks without I/O.
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut inv = Invalid::new();
@@ -148,7 +155,7 @@ impl TrackerParams {
             ("high_threshold", self.high_threshold),
             ("low_threshold", self.low_threshold),
             ("new_track_threshold", self.new_track_threshold),
-            ("match_iou", self.match_iou),
+            ("match_iou", self.match_iou()),
             ("low_match_iou", self.low_match_iou),
             ("confirm_iou", self.confirm_iou),
         ] {
@@ -401,7 +408,7 @@ impl Tracker {
             .collect();
 
         // 1. High-score detections against every confirmed track.
-        let first = self.associate(&pool, &high, dets, self.p.match_iou);
+        let first = self.associate(&pool, &high, dets, self.p.match_iou());
         let mut track_done = vec![false; self.tracks.len()];
         let mut high_done = vec![false; high.len()];
         for &(t, j) in &first {
@@ -602,5 +609,28 @@ mod tests {
             .map(|s| t.update(&dets(s, &[], false))[0].detection.bbox.height)
             .collect();
         assert!(h.windows(2).all(|w| (w[1] - w[0]).abs() < 1e-4), "{h:?}");
+    }
+
+    #[test]
+    fn match_iou_defaults_per_tracker_and_is_checked_when_set() {
+        let iou = TrackerParams {
+            tracker: TrackerKind::Iou,
+            ..TrackerParams::default()
+        };
+        assert_eq!(
+            (TrackerParams::default().match_iou(), iou.match_iou()),
+            (0.5, 0.3)
+        );
+        let set = TrackerParams {
+            match_iou: Some(0.4),
+            ..iou
+        };
+        assert_eq!(set.match_iou(), 0.4);
+        let bad = TrackerParams {
+            match_iou: Some(1.5),
+            ..TrackerParams::default()
+        };
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("match_iou"), "{e}");
     }
 }

@@ -26,7 +26,7 @@ impl Tracker {
             for (j, b) in boxes.iter().enumerate() {
                 let same = !self.p.class_aware || dets[j].class_id == tr.last.class_id;
                 let v = iou(&tb, b);
-                if same && v >= self.p.match_iou && dets[j].score >= self.p.low_threshold {
+                if same && v >= self.p.match_iou() && dets[j].score >= self.p.low_threshold {
                     pairs.push((v, t, j));
                 }
             }
