@@ -23,10 +23,10 @@ pub struct Args {
     /// Ground truth, MOTChallenge CSV (frames from 1; JSON lines frames are seq + 1).
     #[arg(long)]
     gt: PathBuf,
-    /// det.txt's frame size `W,H` (default: its seqinfo.ini).
+    /// det.txt's frame size `W,H` (default: the pipeline's replay stage, else seqinfo.ini).
     #[arg(long, value_parser = super::parse_frame_size)]
     frame_size: Option<(u32, u32)>,
-    /// det.txt's frame rate (default: its seqinfo.ini).
+    /// det.txt's frame rate (default: the pipeline's replay stage, else seqinfo.ini).
     #[arg(long)]
     fps: Option<f64>,
     /// The track stage, when the pipeline has several.
