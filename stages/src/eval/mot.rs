@@ -36,6 +36,14 @@ pub struct ParseError {
 
 /// Parse MOTChallenge CSV text (`frame,id,x,y,w,h,conf,...`).
 pub fn parse(text: &str, path: &str) -> Result<Vec<Row>, ParseError> {
+    Ok(parse_numbered(text, path)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// [`parse`], each row with its 1-based line number (for checks that name the line).
+pub fn parse_numbered(text: &str, path: &str) -> Result<Vec<(usize, Row)>, ParseError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -70,12 +78,15 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Row>, ParseError> {
                 f[0]
             )));
         }
-        rows.push(Row {
-            frame: frame as u64,
-            id: num(1, "id")? as i64,
-            bbox: [num(2, "x")?, num(3, "y")?, num(4, "w")?, num(5, "h")?],
-            conf: if f.len() > 6 { num(6, "conf")? } else { 1.0 },
-        });
+        rows.push((
+            i + 1,
+            Row {
+                frame: frame as u64,
+                id: num(1, "id")? as i64,
+                bbox: [num(2, "x")?, num(3, "y")?, num(4, "w")?, num(5, "h")?],
+                conf: if f.len() > 6 { num(6, "conf")? } else { 1.0 },
+            },
+        ));
     }
     Ok(rows)
 }

@@ -46,7 +46,6 @@ pub struct JsonlReader {
     /// Frames replayed.
     pub frames: u64,
     files: HashMap<String, Arc<str>>,
-    peeked: Option<Detections>,
 }
 
 impl JsonlReader {
@@ -74,7 +73,6 @@ impl JsonlReader {
             ignored: BTreeMap::new(),
             frames: 0,
             files: HashMap::new(),
-            peeked: None,
         })
     }
 
@@ -212,22 +210,10 @@ impl JsonlReader {
         })
     }
 
-    /// The frame put back by [`JsonlReader::put_back`], if any.
-    pub fn peeked(&self) -> Option<&Detections> {
-        self.peeked.as_ref()
-    }
-
-    /// Keep `d` to hand out again (a paced source looks before it takes).
-    pub fn put_back(&mut self, d: Detections) {
-        self.peeked = Some(d);
-    }
-
-    /// The frame put back, stamped as entering the pipeline now.
-    pub fn take_peeked(&mut self) -> Option<Detections> {
-        let mut d = self.peeked.take()?;
-        let now = std::time::Instant::now();
-        d.meta.captured_at = now;
-        d.meta.queued_at = now;
-        Some(d)
+    /// Log what was read and not replayed (call at the end of the file).
+    pub fn log_ignored(&self) {
+        if !self.ignored.is_empty() {
+            tracing::info!(path = %self.name, frames = self.frames, ignored = ?self.ignored, "replay: events of other kinds were read and not replayed");
+        }
     }
 }

@@ -197,9 +197,7 @@ impl ReplayConfig {
                 while let Some(d) = r.next_frame().map_err(|e| e.to_string())? {
                     frames.push(d);
                 }
-                if !r.ignored.is_empty() {
-                    tracing::info!(path = %self.path.display(), frames = r.frames, ignored = ?r.ignored, "replay: events of other kinds were read and not replayed");
-                }
+                r.log_ignored();
                 Ok(frames)
             }
         }
@@ -281,10 +279,11 @@ enum Reader {
 /// The `replay` source.
 pub struct ReplaySource {
     reader: Reader,
+    /// The next frame, read ahead of its time (`realtime`).
+    pending: Option<Detections>,
     realtime: bool,
     pace: super::pace::Pacer,
     clock: Clock,
-    path: PathBuf,
     stop: StopSignal,
 }
 
@@ -340,10 +339,10 @@ impl Source for ReplaySource {
         };
         Ok(ReplaySource {
             reader,
+            pending: None,
             realtime: cfg.realtime,
             pace: super::pace::Pacer::default(),
             clock: Clock::default(),
-            path: cfg.path,
             stop: ctx.stop.clone(),
         })
     }
@@ -354,45 +353,103 @@ impl Source for ReplaySource {
     }
 
     fn next_event(&mut self) -> Result<SourceEvent<Detections>, StageError> {
-        // Look at the next frame without taking it, so pacing can wait for it.
-        let due_ns = match &mut self.reader {
-            Reader::Mot(q) => match q.front() {
-                Some(d) => d.meta.pts_ns,
-                None => return Ok(SourceEvent::End),
-            },
-            Reader::Jsonl(r) => {
-                if r.peeked().is_none() {
-                    match r.next_frame().map_err(StageError::fatal)? {
-                        Some(d) => r.put_back(d),
-                        None => {
-                            if !r.ignored.is_empty() {
-                                tracing::info!(path = %self.path.display(), frames = r.frames, ignored = ?r.ignored, "replay: events of other kinds were read and not replayed");
-                            }
-                            return Ok(SourceEvent::End);
-                        }
+        // The next frame is read ahead and held until it is due.
+        if self.pending.is_none() {
+            self.pending = match &mut self.reader {
+                Reader::Mot(q) => q.pop_front(),
+                Reader::Jsonl(r) => {
+                    let next = r.next_frame().map_err(StageError::fatal)?;
+                    if next.is_none() {
+                        r.log_ignored();
                     }
+                    next
                 }
-                let Some(d) = r.peeked() else {
-                    return Ok(SourceEvent::End);
-                };
-                self.clock.due_ns(&d.meta)
-            }
+            };
+        }
+        let Some(d) = &self.pending else {
+            return Ok(SourceEvent::End);
         };
-        if self.realtime && !self.pace.due(due_ns) {
+        if self.realtime && !self.pace.due(self.clock.due_ns(&d.meta)) {
             return Ok(SourceEvent::Idle);
         }
-        let item = match &mut self.reader {
-            Reader::Mot(q) => q.pop_front().map(|mut d| {
-                // Stamped as it enters the pipeline: frame n at the start plus its pts.
-                let now = Instant::now();
-                let start = *self.clock.start.get_or_insert_with(SystemTime::now);
-                d.meta.timestamp = start + Duration::from_nanos(d.meta.pts_ns);
-                d.meta.captured_at = now;
-                d.meta.queued_at = now;
-                d
-            }),
-            Reader::Jsonl(r) => r.take_peeked(),
+        let Some(mut d) = self.pending.take() else {
+            return Ok(SourceEvent::End);
         };
-        Ok(item.map_or(SourceEvent::End, SourceEvent::Item))
+        // Stamped as entering the pipeline now; a MOTChallenge frame, which has no recorded
+        // time, at the start plus its pts.
+        let now = Instant::now();
+        d.meta.captured_at = now;
+        d.meta.queued_at = now;
+        if matches!(self.reader, Reader::Mot(_)) {
+            let start = *self.clock.start.get_or_insert_with(SystemTime::now);
+            d.meta.timestamp = start + Duration::from_nanos(d.meta.pts_ns);
+        }
+        Ok(SourceEvent::Item(d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeflow_core::Meta;
+
+    #[test]
+    fn realtime_paces_each_stream_by_pts_from_its_first_frames_time() {
+        let mut c = Clock::default();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let meta = |stream: &str, pts_ns: u64, at: SystemTime| {
+            let mut m = Meta::now(stream.into(), 0, pts_ns);
+            m.timestamp = at;
+            m
+        };
+        assert_eq!(c.due_ns(&meta("a", 5_000, t0)), 0);
+        // Stream b starts 2 s later on the wall clock, its pts from 0.
+        assert_eq!(
+            c.due_ns(&meta("b", 0, t0 + Duration::from_secs(2))),
+            2_000_000_000
+        );
+        // A wall-clock step on the board later on does not matter: pts does.
+        let stepped = t0 + Duration::from_secs(3_600);
+        assert_eq!(c.due_ns(&meta("a", 1_000_005_000, stepped)), 1_000_000_000);
+        assert_eq!(c.due_ns(&meta("b", 40_000_000, stepped)), 2_040_000_000);
+    }
+
+    #[test]
+    fn a_realtime_replay_takes_the_recorded_time_and_a_fast_one_gives_the_same_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("det.txt");
+        std::fs::write(&path, "1,-1,1,1,5,5,0.9\n5,-1,2,2,5,5,0.9\n").unwrap();
+        let run = |realtime: bool| {
+            let cfg = ReplayConfig {
+                frame_size: Some([100, 100]),
+                fps: Some(10.0),
+                realtime,
+                ..ReplayConfig::new(path.clone())
+            };
+            let mut s = ReplaySource::build(cfg, &BuildCtx::for_stage("cam")).unwrap();
+            let started = Instant::now();
+            let mut frames = Vec::new();
+            while let Some(d) = s.next().unwrap() {
+                frames.push((
+                    d.meta.seq,
+                    d.meta.pts_ns,
+                    d.detections.len(),
+                    d.meta.timestamp,
+                ));
+            }
+            (frames, started.elapsed())
+        };
+        let (paced, took) = run(true);
+        // Frames 1..5 at 10 fps: the last is due 0.4 s after the first.
+        assert!(took >= Duration::from_millis(390), "{took:?}");
+        let (fast, _) = run(false);
+        let strip = |v: &[(u64, u64, usize, SystemTime)]| {
+            v.iter().map(|f| (f.0, f.1, f.2)).collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&paced), strip(&fast));
+        assert_eq!(strip(&fast).len(), 5);
+        // Stamped at the start plus the pts.
+        let gap = fast[4].3.duration_since(fast[0].3).unwrap();
+        assert_eq!(gap, Duration::from_millis(400));
     }
 }

@@ -121,19 +121,12 @@ pub fn read(path: &Path, how: &MotReplay) -> Result<Vec<Detections>, ParseError>
         message: e.to_string(),
     })?;
     let name = path.display().to_string();
-    let rows = mot::parse(&text, &name)?;
-    // Line numbers of data rows, for the checks below (parse skips blank and # lines).
-    let lines: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim().starts_with('#'))
-        .map(|(i, _)| i + 1)
-        .collect();
+    let rows = mot::parse_numbered(&text, &name)?;
     let (fw, fh) = (
         how.frame_size.0.max(1) as f32,
         how.frame_size.1.max(1) as f32,
     );
-    let last = rows.iter().map(|r| r.frame).max().unwrap_or(0);
+    let last = rows.iter().map(|(_, r)| r.frame).max().unwrap_or(0);
     let last = how.frames.map_or(last, |n| n.max(last));
     if last > MAX_FRAMES {
         return Err(ParseError {
@@ -146,7 +139,7 @@ pub fn read(path: &Path, how: &MotReplay) -> Result<Vec<Detections>, ParseError>
         });
     }
     let mut frames: Vec<Vec<Detection>> = vec![Vec::new(); last as usize];
-    for (r, line) in rows.iter().zip(lines) {
+    for &(line, ref r) in &rows {
         let err = |message: String| ParseError {
             path: name.clone(),
             line,
