@@ -415,6 +415,39 @@ fn eval_track_errors_say_what_to_do() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: wants {want}\n{stderr}");
     }
+    // A JSON-lines recording of two cameras: pick one; no det.txt geometry for it.
+    let ev = |stream: &str| {
+        format!(
+            r#"{{"schema_version":1,"event_id":"e","device_id":"d","stream_id":"{stream}","seq":0,"pts_ns":0,"timestamp":"2026-12-03T10:00:00.000Z","kind":"detections","persons_detected":0,"frame_width":640,"frame_height":480,"detections":[]}}"#
+        )
+    };
+    let two = write(
+        dir.path(),
+        "two.jsonl",
+        &format!("{}\n{}\n", ev("a"), ev("b")),
+    );
+    let two = s(&two);
+    for (extra, want) in [
+        (
+            &[][..],
+            "holds several streams ({\"a\", \"b\"}); pick one with --stream",
+        ),
+        (&["--stream", "c"][..], "--stream `c`:"),
+        (
+            &geo[..],
+            "--frame-size and --fps are for MOTChallenge det.txt",
+        ),
+    ] {
+        let mut args = eval_track(p, &two, GT);
+        args.extend(extra);
+        let out = edgeflow(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: wants {want}\n{stderr}");
+    }
+    let mut one = eval_track(p, &two, GT);
+    one.extend(["--stream", "b"]);
+    ok(&one);
     let out = edgeflow(&["eval", "degrade", "--gt", GT, "--preset", "awful"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("use `hard` or `mild`"));
     let out = edgeflow(&["eval", "degrade", "--gt", GT, "--frame-size", "640"]);

@@ -217,3 +217,79 @@ impl JsonlReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(kind: &str, stream: &str, seq: u64, boxes: &str, timestamp: &str) -> String {
+        format!(
+            r#"{{"schema_version":1,"event_id":"e{seq}","device_id":"d","stream_id":"{stream}","seq":{seq},"pts_ns":{},"timestamp":"{timestamp}","kind":"{kind}","persons_detected":0,"frame_width":640,"frame_height":480,"detections":[{boxes}]}}"#,
+            seq * 40_000_000
+        )
+    }
+
+    const T: &str = "2026-12-03T10:00:00.000Z";
+
+    fn read(
+        text: &str,
+        kind: Option<FrameKind>,
+    ) -> (Result<Vec<Detections>, ParseError>, JsonlReader) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rec.jsonl");
+        std::fs::write(&p, text).unwrap();
+        let mut r = JsonlReader::open(&p, kind, None).unwrap();
+        let mut frames = Vec::new();
+        let out = loop {
+            match r.next_frame() {
+                Ok(Some(d)) => frames.push(d),
+                Ok(None) => break Ok(frames),
+                Err(e) => break Err(e),
+            }
+        };
+        (out, r)
+    }
+
+    #[test]
+    fn the_first_frame_kind_is_replayed_and_the_rest_counted() {
+        let person =
+            r#"{"class":"person","conf":0.9,"xmin":0.1,"ymin":0.1,"width":0.1,"height":0.2}"#;
+        let car = r#"{"class":"car","conf":0.8,"xmin":0.5,"ymin":0.1,"width":0.1,"height":0.2}"#;
+        let coasting = r#"{"class":"person","conf":0.9,"xmin":0.1,"ymin":0.1,"width":0.1,"height":0.2,"track_id":3,"lost_frames":2}"#;
+        let text = [
+            line("detections", "cam", 0, &format!("{person},{car}"), T),
+            line("tracks", "cam", 0, coasting, T),
+            r#"{"schema_version":1,"event_id":"z","device_id":"d","stream_id":"cam","seq":1,"pts_ns":0,"timestamp":"2026-12-03T10:00:00.000Z","kind":"occupancy","occupancy":{}}"#.to_string(),
+            line("detections", "cam", 1, car, T),
+        ]
+        .join("\n");
+        let (frames, r) = read(&text, None);
+        let frames = frames.unwrap();
+        assert_eq!(frames.len(), 2);
+        // Class ids by label, in order of first appearance.
+        let ids: Vec<(u32, &str)> = frames
+            .iter()
+            .flat_map(|f| f.detections.iter().map(|d| (d.class_id, &*d.label)))
+            .collect();
+        assert_eq!(ids, [(0, "person"), (1, "car"), (1, "car")]);
+        assert_eq!(r.ignored.get("tracks"), Some(&1));
+        assert_eq!(r.ignored.get("occupancy"), Some(&1));
+        // Asking for tracks: the coasting track's predicted box is left out.
+        let (frames, _) = read(&text, Some(FrameKind::Tracks));
+        let frames = frames.unwrap();
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].detections.is_empty());
+    }
+
+    #[test]
+    fn a_bad_timestamp_names_the_line() {
+        let text = [
+            line("detections", "cam", 0, "", T),
+            line("detections", "cam", 1, "", "yesterday"),
+        ]
+        .join("\n");
+        let (out, _) = read(&text, None);
+        let e = out.unwrap_err().to_string();
+        assert!(e.contains("rec.jsonl:2: timestamp `yesterday`"), "{e}");
+    }
+}

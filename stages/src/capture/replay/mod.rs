@@ -452,4 +452,46 @@ mod tests {
         let gap = fast[4].3.duration_since(fast[0].3).unwrap();
         assert_eq!(gap, Duration::from_millis(400));
     }
+
+    #[test]
+    fn config_mistakes_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let (txt, jsonl) = (dir.path().join("det.txt"), dir.path().join("rec.jsonl"));
+        std::fs::write(&txt, "1,-1,1,1,5,5,0.9\n").unwrap();
+        std::fs::write(&jsonl, "").unwrap();
+        let problems = |cfg: ReplayConfig| ReplaySource::validate(&cfg).unwrap_err().to_string();
+        let missing = problems(ReplayConfig::new(dir.path().join("nope.jsonl")));
+        assert!(
+            missing.contains("path") && missing.contains("is not a file"),
+            "{missing}"
+        );
+        let e = problems(ReplayConfig {
+            frame_size: Some([640, 480]),
+            fps: Some(25.0),
+            ..ReplayConfig::new(jsonl.clone())
+        });
+        assert!(
+            e.contains("frame_size") && e.contains("fps") && e.contains("JSON lines carry"),
+            "{e}"
+        );
+        let e = problems(ReplayConfig {
+            kind: Some(FrameKind::Tracks),
+            frame_size: Some([0, 480]),
+            fps: Some(0.0),
+            ..ReplayConfig::new(txt.clone())
+        });
+        for want in ["kind", "has no area", "not a usable frame rate"] {
+            assert!(e.contains(want), "wants {want}: {e}");
+        }
+        let e = problems(ReplayConfig::new(txt.clone()));
+        assert!(e.contains("no seqinfo.ini is beside it"), "{e}");
+        assert!(
+            ReplaySource::validate(&ReplayConfig {
+                frame_size: Some([640, 480]),
+                fps: Some(25.0),
+                ..ReplayConfig::new(txt)
+            })
+            .is_ok()
+        );
+    }
 }
